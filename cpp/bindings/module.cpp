@@ -1,0 +1,140 @@
+// The only place that sees Python: converts NumPy arrays into the C++ API's
+// pointer + element-stride form, checks the invariants the Python layer is
+// meant to guarantee (so a bug there raises instead of touching bad memory),
+// and releases the GIL around every kernel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "fastloss/fastloss.h"
+
+namespace py = pybind11;
+using fastloss::kMaxDims;
+
+namespace {
+
+struct Reference {
+  int ndim;
+  const py::ssize_t* shape;
+  int type_num;
+  py::ssize_t itemsize;
+};
+
+// Fills `out` from `obj` (None leaves it absent).
+void describe(const py::handle& obj, const char* name, bool writable, Reference& ref,
+              fastloss::StridedArray& out) {
+  if (obj.is_none()) return;
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray");
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  const auto dtype = arr.dtype();
+  const int type_num = dtype.num();
+  if (dtype.byteorder() == '>')
+    throw py::value_error(std::string(name) + ": byte order is not native");
+  if (ref.ndim < 0) {
+    if (type_num != py::detail::npy_api::NPY_FLOAT_ && type_num != py::detail::npy_api::NPY_DOUBLE_)
+      throw py::type_error(std::string(name) + ": kernels take float32 or float64 arrays");
+    if (arr.ndim() > kMaxDims)
+      throw py::value_error(std::string(name) + ": more than 8 dimensions reach the kernel");
+    ref = {static_cast<int>(arr.ndim()), arr.shape(), type_num, arr.itemsize()};
+  } else {
+    if (type_num != ref.type_num)
+      throw py::type_error(std::string(name) + ": dtype differs from input's");
+    if (arr.ndim() != ref.ndim)
+      throw py::value_error(std::string(name) + ": shape differs from input's");
+    for (int d = 0; d < ref.ndim; ++d)
+      if (arr.shape(d) != ref.shape[d])
+        throw py::value_error(std::string(name) + ": shape differs from input's");
+  }
+  if (writable && !arr.writeable())
+    throw py::value_error(std::string(name) + ": array is read-only");
+  for (int d = 0; d < ref.ndim; ++d) {
+    if (arr.strides(d) % ref.itemsize != 0)
+      throw py::value_error(std::string(name) + ": strides are not a multiple of the item size");
+    out.strides[d] = arr.strides(d) / ref.itemsize;
+  }
+  out.data = const_cast<void*>(arr.data());
+}
+
+double pointwise(int loss, bool want_value, bool want_grad, double param, double grad_scale,
+                 const py::handle& input, const py::handle& target, const py::handle& weight,
+                 const py::handle& grad_output, const py::handle& loss_out,
+                 const py::handle& grad_out) {
+  if (loss < 0 || loss > static_cast<int>(fastloss::Pointwise::Sum))
+    throw py::value_error("loss: unknown pointwise loss id");
+  fastloss::PointwiseArgs a;
+  Reference ref{-1, nullptr, 0, 0};
+  if (input.is_none()) throw py::type_error("input: an array is required");
+  describe(input, "input", false, ref, a.input);
+  describe(target, "target", false, ref, a.target);
+  describe(weight, "weight", false, ref, a.weight);
+  describe(grad_output, "grad_output", false, ref, a.grad_output);
+  describe(loss_out, "loss_out", true, ref, a.loss_out);
+  describe(grad_out, "out", true, ref, a.grad_out);
+  if (a.target.data == nullptr && loss != static_cast<int>(fastloss::Pointwise::Sum))
+    throw py::type_error("target: an array is required");
+  if (want_grad && a.grad_out.data == nullptr)
+    throw py::value_error("out: a gradient array is required");
+  if (!want_value && !want_grad) throw py::value_error("nothing to compute");
+  if (want_grad && loss == static_cast<int>(fastloss::Pointwise::Sum))
+    throw py::value_error("the Sum kernel has no gradient");
+  if (loss == static_cast<int>(fastloss::Pointwise::Sum) &&
+      (a.weight.data != nullptr || a.grad_output.data != nullptr))
+    throw py::value_error("the Sum kernel takes one array");
+  a.ndim = ref.ndim;
+  for (int d = 0; d < ref.ndim; ++d) a.shape[d] = ref.shape[d];
+  a.want_value = want_value;
+  a.want_grad = want_grad;
+  a.param = param;
+  a.grad_scale = grad_scale;
+  const auto dtype = ref.type_num == py::detail::npy_api::NPY_FLOAT_ ? fastloss::DType::Float32
+                                                                      : fastloss::DType::Float64;
+  py::gil_scoped_release release;
+  return fastloss::pointwise(static_cast<fastloss::Pointwise>(loss), dtype, a);
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastloss kernels (internal; use fastloss.functional)";
+  m.def("pointwise", &pointwise, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
+        py::arg("param"), py::arg("grad_scale"), py::arg("input"), py::arg("target"),
+        py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"), py::arg("grad_out"));
+  m.def("set_num_threads", &fastloss::set_num_threads);
+  m.def("get_num_threads", &fastloss::get_num_threads);
+  m.def("current_isa", &fastloss::current_isa);
+  m.def("available_isas", [] {
+    py::list out;
+    std::string s = fastloss::available_isas();
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t comma = s.find(',', start);
+      if (comma == std::string::npos) comma = s.size();
+      if (comma > start) out.append(s.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return out;
+  });
+  m.def("select_isa", [](const std::string& name) {
+    if (!fastloss::select_isa(name.c_str()))
+      throw py::value_error("isa: '" + name + "' is not available on this CPU/build");
+  });
+  m.attr("compiler") = compiler();
+  m.attr("max_dims") = kMaxDims;
+#ifdef _OPENMP
+  m.attr("openmp") = _OPENMP;
+#else
+  m.attr("openmp") = 0;
+#endif
+}

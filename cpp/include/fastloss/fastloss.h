@@ -1,0 +1,67 @@
+// fastloss C++ API: the loss kernels without Python.
+//
+// Arrays are described by a data pointer and strides counted in elements (not
+// bytes); a stride of 0 broadcasts. All arrays of one call share one logical
+// shape (the loss's shape) of at most kMaxDims dimensions. The caller owns every
+// buffer; the kernels allocate nothing proportional to the data.
+//
+// Results are bitwise identical for any thread count: sums are taken over fixed
+// blocks of the flattened (C-order) index and the block sums are combined in
+// block order, in double precision.
+#pragma once
+
+#include <cstdint>
+
+namespace fastloss {
+
+constexpr int kMaxDims = 8;
+
+enum class DType : int { Float32 = 0, Float64 = 1 };
+
+enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
+
+// Element-wise losses of (input, target). `Sum` is the identity on `input`
+// (used for weight totals and the bandwidth probes).
+enum class Pointwise : int { L1 = 0, Mse = 1, SmoothL1 = 2, Huber = 3, Sum = 4 };
+
+struct StridedArray {
+  void* data = nullptr;  // nullptr: the operand is absent
+  int64_t strides[kMaxDims] = {};
+};
+
+struct PointwiseArgs {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  // Read: input (and target), optional per-element weight and grad_output.
+  StridedArray input, target, weight, grad_output;
+  // Written: loss_out (per-element loss, only when want_value and the caller
+  // does not reduce) and grad_out (d loss / d input, when want_grad).
+  StridedArray loss_out, grad_out;
+  bool want_value = true;  // value: loss_out if given, else returned as a sum
+  bool want_grad = false;
+  double param = 1.0;       // beta (SmoothL1) or delta (Huber)
+  double grad_scale = 1.0;  // multiplies every gradient element
+};
+
+// Runs one pointwise loss. Returns the sum over all elements of
+// weight * loss when want_value and loss_out is absent, else 0.
+double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args);
+
+// Merges adjacent dimensions that every present operand walks contiguously,
+// and drops size-1 dimensions; the kernels do this themselves, it is exposed
+// for callers that want to inspect the effective layout.
+void coalesce(PointwiseArgs& args);
+
+// Threads used by the kernels (>= 1). Small inputs always run on one thread.
+void set_num_threads(int n);
+int get_num_threads();
+
+// Instruction-set levels: "baseline" (SSE2), "avx2" (AVX2+FMA), "avx512"
+// (F/BW/DQ/VL). available_isas() lists those compiled in and supported by this
+// CPU, lowest first, separated by commas.
+const char* current_isa();
+const char* available_isas();
+// Selects a level; returns false (and changes nothing) if it is unavailable.
+bool select_isa(const char* name);
+
+}  // namespace fastloss

@@ -1,0 +1,100 @@
+// Vector types for one instruction-set level, written with GCC/Clang vector
+// extensions so the same source compiles to SSE2, AVX2 or AVX-512 depending on
+// the flags of the translation unit that includes it.
+//
+// Every name lives in fastloss::FASTLOSS_ISA_NS (one namespace per ISA) and no
+// standard-library template is instantiated here: inline functions compiled
+// with AVX-512 flags must never be merged with their baseline twins by the
+// linker. Loss functors are written once against these helpers and work on
+// both a vector V and its scalar element type T (used for tails).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#ifndef FASTLOSS_ISA_NS
+#error "FASTLOSS_ISA_NS must name the instruction-set namespace of this translation unit"
+#endif
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX2__) || defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
+typedef float VecF __attribute__((vector_size(kVectorBytes)));
+typedef double VecD __attribute__((vector_size(kVectorBytes)));
+
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  using type = VecF;
+};
+template <>
+struct VecOf<double> {
+  using type = VecD;
+};
+
+// Element type of V (V itself for scalars).
+template <class V>
+struct ElemOf {
+  using type = V;
+};
+template <>
+struct ElemOf<VecF> {
+  using type = float;
+};
+template <>
+struct ElemOf<VecD> {
+  using type = double;
+};
+
+template <class T>
+constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
+
+// Unaligned load/store (memcpy compiles to one vmovu*).
+template <class V, class T>
+inline V load(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V, class T>
+inline void store(T* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+// Broadcast a scalar to V (V may itself be the scalar type).
+// Constants are converted to the element type first, so float math stays float.
+template <class V, class S>
+inline V splat(S s) {
+  return V{} + static_cast<typename ElemOf<V>::type>(s);
+}
+
+// select(mask, a, b): lane-wise mask ? a : b. For vectors the comparison
+// operators give integer lane masks; for scalars they give bool.
+template <class M, class V>
+inline V select(M mask, V a, V b) {
+  return mask ? a : b;
+}
+
+template <class V>
+inline V abs(V x) {
+  return select(x < splat<V>(0), -x, x);
+}
+
+// sign as torch's: 1, -1, or 0 for +-0 and NaN.
+template <class V>
+inline V sign(V x) {
+  const V zero = splat<V>(0);
+  return select(x > zero, splat<V>(1), select(x < zero, splat<V>(-1), zero));
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

@@ -1,0 +1,134 @@
+"""The loss registry and the generator of the public functions.
+
+A loss is defined once, by an implementation ``impl(mode, grad_output, out,
+*torch_signature)``; :func:`define` makes the three public functions
+``name``, ``name_backward`` and ``name_value_and_grad`` from it with torch's
+exact signature (compiled once with ``exec`` so a call costs no argument
+binding), and records a :class:`LossSpec` that drives ``fastloss.nn``, the
+CLI's ``list``/``check``/``bench`` and the test matrix."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+FORWARD, BACKWARD, VALUE_AND_GRAD = 0, 1, 2
+
+_UNSET = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    name: str  # functional name, e.g. "l1_loss"
+    class_name: str  # fastloss.nn class, e.g. "L1Loss"
+    family: str  # "regression", "classification", ...
+    arrays: tuple[str, ...]  # array arguments, in torch's order
+    grads: tuple[str, ...]  # differentiable arrays, in the order grads are returned
+    options: dict[str, Any]  # keyword options and their defaults
+    class_options: tuple[str, ...]  # the nn class's constructor arguments, torch's order
+    forward: Callable
+    backward: Callable
+    value_and_grad: Callable
+    # sample(rng, size, dtype) -> (arrays tuple, options dict): data for check/bench/tests.
+    sample: Callable
+
+    @property
+    def reference(self):
+        from . import reference
+
+        return getattr(reference, self.name)
+
+    @property
+    def reference_backward(self):
+        from . import reference
+
+        return getattr(reference, self.name + "_backward")
+
+
+REGISTRY: dict[str, LossSpec] = {}
+
+
+def _deprecated(name, size_average, reduce):
+    given = [n for n, v in (("size_average", size_average), ("reduce", reduce)) if v is not _UNSET]
+    raise TypeError(
+        f"{name}: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} deprecated in torch and not "
+        "supported by fastloss; use reduction='none' | 'mean' | 'sum'"
+    )
+
+
+_TEMPLATE = """
+def {name}({params}size_average=_UNSET, reduce=_UNSET):
+    if size_average is not _UNSET or reduce is not _UNSET:
+        _deprecated({name!r}, size_average, reduce)
+    return _impl({mode}, {grad_output}, {out}, {call})
+"""
+
+
+def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional"):
+    """Creates and registers the forward, backward and fused functions of a loss."""
+    sig = inspect.signature(impl)
+    params = list(sig.parameters.values())[3:]  # drop mode, grad_output, out
+    name = impl.__name__.lstrip("_")
+    arrays = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+    options = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    namespace = {"_impl": impl, "_UNSET": _UNSET, "_deprecated": _deprecated}
+    text, call = [], []
+    star = False
+    for i, p in enumerate(params):
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and not star:
+            text.append("*")
+            star = True
+        if p.default is inspect.Parameter.empty:
+            text.append(p.name)
+        else:
+            namespace[f"_d{i}"] = p.default
+            text.append(f"{p.name}=_d{i}")
+        call.append(p.name if p.kind is not inspect.Parameter.KEYWORD_ONLY else f"{p.name}={p.name}")
+    public = inspect.Signature(params)
+    fns = {}
+    for suffix, mode in (("", FORWARD), ("_backward", BACKWARD), ("_value_and_grad", VALUE_AND_GRAD)):
+        extra = [] if mode == FORWARD else ["grad_output=None", "out=None"]
+        kw = ([] if star else ["*"]) + extra
+        src = _TEMPLATE.format(
+            name=name + suffix,
+            params=", ".join(text + kw) + ", ",
+            mode=mode,
+            grad_output="grad_output" if extra else "None",
+            out="out" if extra else "None",
+            call=", ".join(call),
+        )
+        exec(compile(src, f"<fastloss.{name}{suffix}>", "exec"), namespace)  # noqa: S102 - fixed template
+        fn = namespace[name + suffix]
+        fn.__module__ = module
+        fn.__qualname__ = fn.__name__
+        fn_params = params + [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in ("grad_output", "out")
+        ] * (mode != FORWARD)
+        fn.__signature__ = public.replace(parameters=fn_params)
+        fns[mode] = fn
+    differentiable = ", ".join(grads)
+    fns[FORWARD].__doc__ = inspect.getdoc(impl)
+    fns[BACKWARD].__doc__ = (
+        f"Gradient of ``sum(grad_output * {name}(...))`` w.r.t. {differentiable}.\n\n"
+        f"Same arguments as :func:`{name}`; ``grad_output`` (default ones) broadcasts to the loss's shape;\n"
+        "``out=`` receives the gradient instead of a new array. See ``fastloss.functional`` and API.md §2."
+    )
+    fns[VALUE_AND_GRAD].__doc__ = (
+        f"``({name}(...), {name}_backward(...))`` from one fused pass over the data.\n\n"
+        f"Same arguments as :func:`{name}_backward`."
+    )
+    REGISTRY[name] = LossSpec(
+        name=name,
+        class_name=class_name,
+        family=family,
+        arrays=arrays,
+        grads=tuple(grads),
+        options=options,
+        class_options=tuple(class_options),
+        forward=fns[FORWARD],
+        backward=fns[BACKWARD],
+        value_and_grad=fns[VALUE_AND_GRAD],
+        sample=sample,
+    )
+    return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

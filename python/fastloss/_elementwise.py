@@ -1,0 +1,94 @@
+"""Python side of the element-wise (regression) losses: one function turns
+any of forward / backward / fused calls into one kernel call."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from . import _validate as v
+from ._api import BACKWARD, FORWARD
+
+# Kernel ids (cpp/include/fastloss/fastloss.h, enum Pointwise).
+L1, MSE, SMOOTH_L1, HUBER, SUM = 0, 1, 2, 3, 4
+
+
+def total(array):
+    """Deterministic, blocked float64 sum of a float32/float64 kernel array."""
+    return _core.pointwise(SUM, True, False, 0.0, 1.0, array, None, None, None, None, None)
+
+
+def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, out, *, weight_divides_mean):
+    """Runs ``loss`` on (input, target).
+
+    ``weight_divides_mean``: torch's weighted L1/MSE ``'mean'`` is
+    ``sum(w*l) / sum(w)``; Huber's is ``mean(w*l)``.
+    Returns the loss (FORWARD), the input gradient (BACKWARD) or both."""
+    red = v.reduction(reduction)
+    x = v.check_float(v.as_array(input, "input"), "input")
+    t = v.check_real(v.as_array(target, "target"), "target")
+    w = None
+    if weight is not None:
+        w = v.check_real(v.as_array(weight, "weight"), "weight")
+        if w.shape != x.shape:
+            raise ValueError(f"weight: shape {w.shape} must equal input's shape {x.shape} (torch: "
+                             "'Weights and input must have the same size.')")
+    rdtype, kdtype = v.result_dtype(x, t, w)
+    shape = v.broadcast_shape(x, t, "input", "target")
+    if t.shape != x.shape:
+        v.warn_size_mismatch(x, t, stacklevel=5)
+    kx = v.for_kernel(x, kdtype, shape)
+    kt = v.for_kernel(t, kdtype, shape)
+    kw = None if w is None else v.for_kernel(w, kdtype, shape)
+    numel = kx.size
+    if red == v.MEAN:
+        denom = total(v.for_kernel(w, kdtype, w.shape)) if (w is not None and weight_divides_mean) else numel
+    else:
+        denom = 1
+
+    want_grad = mode != FORWARD
+    loss_out = np.empty(shape, kdtype) if (red == v.NONE and mode != BACKWARD) else None
+    scale, kg, grad_buf, grad_final = 1.0, None, None, None
+    if want_grad:
+        loss_shape = shape if red == v.NONE else ()
+        scale, kg = v.grad_output(grad_output, loss_shape, kdtype)
+        (out_x,) = v.outs(out, 1)
+        if out_x is not None:
+            v.out_array(out_x, x.shape, x.dtype, (input, target, weight, grad_output))
+        if red == v.MEAN:
+            scale = v.divide(scale, denom)
+        direct = x.shape == shape and x.dtype == kdtype
+        if direct:
+            grad_buf = out_x if out_x is not None else np.empty(shape, kdtype)
+        else:
+            grad_buf = np.empty(shape, kdtype)
+        grad_final = out_x
+
+    s = _core.pointwise(loss, mode != BACKWARD, want_grad, param, scale, kx, kt, kw, kg, loss_out, grad_buf)
+
+    value = None
+    if mode != BACKWARD:
+        if red == v.NONE:
+            value = loss_out if rdtype == kdtype else loss_out.astype(rdtype)
+        else:
+            value = rdtype.type(v.divide(s, denom) if red == v.MEAN else s)
+    if not want_grad:
+        return value
+    grad = _to_input(grad_buf, x, grad_final)
+    return grad if mode == BACKWARD else (value, grad)
+
+
+def _to_input(grad, x, out):
+    """Sums a gradient over the dimensions ``x`` was broadcast along and casts
+    it to ``x``'s dtype, into ``out`` when given."""
+    if grad.shape != x.shape:
+        lead = grad.ndim - x.ndim
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(x.shape) if n == 1 and grad.shape[lead + i] != 1
+        )
+        grad = grad.sum(axis=axes, dtype=np.float64).reshape(x.shape)
+    if out is not None:
+        if grad is not out:
+            np.copyto(out, grad, casting="unsafe")
+        return out
+    return grad if grad.dtype == x.dtype else grad.astype(x.dtype)

@@ -1,0 +1,199 @@
+"""Argument handling shared by every loss: arrays, dtypes, reductions, shapes,
+``grad_output`` and ``out=``. Every error names the argument it is about.
+
+The C++ side trusts what it gets from here (and re-checks only the invariants
+that would otherwise touch bad memory)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+NONE, MEAN, SUM = 0, 1, 2
+
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_KERNEL_DTYPES = (_F32, _F64)
+
+
+def reduction(value, allowed=REDUCTIONS):
+    """The reduction code for ``value``; ValueError names the valid ones."""
+    code = allowed.get(value) if isinstance(value, str) else None
+    if code is None:
+        valid = ", ".join(repr(k) for k in allowed)
+        raise ValueError(f"reduction: {value!r} is not a valid value for reduction (expected one of {valid})")
+    return code
+
+
+def as_array(obj, name):
+    """``obj`` as an ndarray without copying where possible (NumPy arrays,
+    objects with ``__dlpack__`` such as torch/JAX CPU arrays, array-likes)."""
+    if type(obj) is np.ndarray:
+        return obj
+    if isinstance(obj, np.ndarray):
+        return obj.view(np.ndarray)
+    if obj is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    if hasattr(obj, "__dlpack__") and not isinstance(obj, (np.generic, bytes, str)):
+        try:
+            return np.from_dlpack(obj)
+        except (TypeError, RuntimeError, BufferError, ValueError, AttributeError):
+            pass  # e.g. a device array, or a tensor that requires grad: try the array protocol
+    try:
+        arr = np.asarray(obj)
+    except Exception as exc:  # noqa: BLE001 - anything the object raises becomes a clear TypeError
+        raise TypeError(f"{name}: cannot be read as an array ({type(obj).__name__}: {exc})") from None
+    if arr.dtype.hasobject or arr.dtype.kind in "USVMm" and not _is_bfloat16(arr.dtype):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _is_bfloat16(dtype):
+    return dtype.name == "bfloat16"
+
+
+def is_float(dtype):
+    """float16/32/64 and ml_dtypes' bfloat16 (not float128: no torch dtype)."""
+    return dtype in _KERNEL_DTYPES or dtype == _F16 or _is_bfloat16(dtype)
+
+
+def check_float(arr, name):
+    if not is_float(arr.dtype):
+        raise TypeError(
+            f"{name}: expected a floating-point array (float32, float64, float16 or bfloat16), got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def check_real(arr, name):
+    """Float, integer or bool (targets and weights are cast to the compute dtype)."""
+    kind = arr.dtype.kind
+    if not (is_float(arr.dtype) or kind in "iub"):
+        raise TypeError(f"{name}: expected a real-valued (float, int or bool) array, got dtype {arr.dtype}")
+    return arr
+
+
+def result_dtype(*arrays):
+    """Promotion of the floating arrays: float64 if any is, else their common
+    half/single type, else float32 (mixed float dtypes promote even where torch
+    refuses). Returns (result dtype, kernel dtype)."""
+    dtypes = [a.dtype for a in arrays if a is not None and is_float(a.dtype)]
+    if not dtypes:
+        return _F32, _F32
+    if _F64 in dtypes:
+        return _F64, _F64
+    first = dtypes[0]
+    if all(d == first for d in dtypes):
+        return first, _F32
+    return _F32, _F32
+
+
+def for_kernel(arr, dtype, shape):
+    """A view/copy of ``arr`` the kernels can read: kernel dtype, native byte
+    order, aligned, broadcast to ``shape`` (strides 0), at most 8 dims."""
+    if arr.dtype != dtype or not arr.dtype.isnative or not arr.flags.aligned:
+        arr = arr.astype(dtype)
+    if arr.shape != shape:
+        arr = np.broadcast_to(arr, shape)
+    if arr.ndim > 8:
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def broadcast_shape(a, b, name_a, name_b):
+    if a.shape == b.shape:
+        return a.shape
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name_a} and {name_b}: shapes {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None
+
+
+def warn_size_mismatch(input, target, stacklevel=4):
+    # torch warns too: broadcasting input against target is rarely intended.
+    warnings.warn(
+        f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+        f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
+        "Please ensure they have the same size.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def grad_output(value, loss_shape, dtype):
+    """``grad_output`` broadcast to the loss's shape. Returns ``(scale, array)``:
+    a Python float when it is a scalar (array None), else (1.0, kernel array)."""
+    if value is None:
+        return 1.0, None
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        return float(value), None
+    g = check_real(as_array(value, "grad_output"), "grad_output")
+    try:
+        shape = np.broadcast_shapes(g.shape, loss_shape)
+    except ValueError:
+        shape = None
+    if shape != tuple(loss_shape):
+        raise ValueError(
+            f"grad_output: shape {g.shape} cannot be broadcast to the loss's shape {tuple(loss_shape)}"
+        )
+    if g.size == 1:
+        return float(g.reshape(())), None
+    return 1.0, for_kernel(g, dtype, tuple(loss_shape))
+
+
+def out_array(out, shape, dtype, inputs, name="out"):
+    """Validates a user ``out=`` buffer for one gradient."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: shape {out.shape} does not match the gradient's shape {tuple(shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name}: dtype {out.dtype} does not match the gradient's dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    for arr in inputs:
+        if arr is not None and isinstance(arr, np.ndarray) and np.may_share_memory(out, arr):
+            raise ValueError(f"{name}: overlaps an input array")
+    return out
+
+
+def outs(out, count):
+    """``out=`` as a tuple of ``count`` entries (None where not given)."""
+    if out is None:
+        return (None,) * count
+    if isinstance(out, tuple):
+        if len(out) != count:
+            raise ValueError(f"out: expected a tuple of {count} arrays, got {len(out)}")
+        return out
+    if count == 1:
+        return (out,)
+    raise ValueError(f"out: expected a tuple of {count} arrays")
+
+
+def divide(num, den):
+    """IEEE num / den (inf or NaN on a zero denominator, as torch)."""
+    if den != 0:
+        return num / den
+    if num != num or num == 0:
+        return math.nan
+    return math.copysign(math.inf, num) * math.copysign(1.0, den)
+
+
+def positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: expected an int >= 1, got {value}")
+    return int(value)
+
+
+def real_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)
