@@ -54,6 +54,8 @@ void describe(const py::handle& obj, const char* name, bool writable, Reference&
       throw py::value_error(std::string(name) + ": strides are not a multiple of the item size");
     out.strides[d] = arr.strides(d) / ref.itemsize;
   }
+  if (reinterpret_cast<uintptr_t>(arr.data()) % ref.itemsize != 0)
+    throw py::value_error(std::string(name) + ": array is not aligned");
   out.data = const_cast<void*>(arr.data());
 }
 
@@ -94,6 +96,69 @@ double pointwise(int loss, bool want_value, bool want_grad, double param, double
   return fastloss::pointwise(static_cast<fastloss::Pointwise>(loss), dtype, a);
 }
 
+// The common call `loss(x, y)` / `loss(x, y, reduction='sum')` on two plain,
+// aligned, native float32/float64 arrays of one shape: checked and run without
+// the Python layer (a 100-element call costs ~1 us instead of ~5). Returns
+// None when the call is anything else; the caller then takes the general path.
+py::object reduce_fast(int loss, const py::handle& reduction, double param, const py::handle& input,
+                       const py::handle& target) {
+  auto& api = py::detail::npy_api::get();
+  if (loss < 0 || loss >= static_cast<int>(fastloss::Pointwise::Sum)) return py::none();
+  if (!PyUnicode_Check(reduction.ptr())) return py::none();
+  bool mean;
+  if (PyUnicode_CompareWithASCIIString(reduction.ptr(), "mean") == 0)
+    mean = true;
+  else if (PyUnicode_CompareWithASCIIString(reduction.ptr(), "sum") == 0)
+    mean = false;
+  else
+    return py::none();
+  auto* tp = reinterpret_cast<PyTypeObject*>(api.PyArray_Type_);
+  if (Py_TYPE(input.ptr()) != tp || Py_TYPE(target.ptr()) != tp) return py::none();
+  auto* x = py::detail::array_proxy(input.ptr());
+  auto* y = py::detail::array_proxy(target.ptr());
+  auto* dx = py::detail::array_descriptor_proxy(x->descr);
+  auto* dy = py::detail::array_descriptor_proxy(y->descr);
+  constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (dx->type_num != dy->type_num || dx->byteorder == '>' || dy->byteorder == '>') return py::none();
+  if (!(x->flags & kAligned) || !(y->flags & kAligned)) return py::none();
+  const bool f32 = dx->type_num == py::detail::npy_api::NPY_FLOAT_;
+  if (!f32 && dx->type_num != py::detail::npy_api::NPY_DOUBLE_) return py::none();
+  if (x->nd != y->nd || x->nd > kMaxDims) return py::none();
+  const py::ssize_t itemsize = f32 ? 4 : 8;
+  fastloss::PointwiseArgs a;
+  a.ndim = x->nd;
+  int64_t numel = 1;
+  for (int d = 0; d < x->nd; ++d) {
+    if (x->dimensions[d] != y->dimensions[d]) return py::none();
+    if (x->strides[d] % itemsize != 0 || y->strides[d] % itemsize != 0) return py::none();
+    a.shape[d] = x->dimensions[d];
+    a.input.strides[d] = x->strides[d] / itemsize;
+    a.target.strides[d] = y->strides[d] / itemsize;
+    numel *= a.shape[d];
+  }
+  a.input.data = x->data;
+  a.target.data = y->data;
+  a.param = param;
+  double total;
+  {
+    py::gil_scoped_release release;
+    total = fastloss::pointwise(static_cast<fastloss::Pointwise>(loss),
+                                f32 ? fastloss::DType::Float32 : fastloss::DType::Float64, a);
+  }
+  if (mean) total = total / static_cast<double>(numel);  // 0/0 = NaN: the mean of nothing
+  static PyObject* descr_f32 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_FLOAT_);
+  static PyObject* descr_f64 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_DOUBLE_);
+  PyObject* result;
+  if (f32) {
+    float value = static_cast<float>(total);
+    result = api.PyArray_Scalar_(&value, descr_f32, nullptr);
+  } else {
+    result = api.PyArray_Scalar_(&total, descr_f64, nullptr);
+  }
+  if (result == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(result);
+}
+
 std::string compiler() {
 #if defined(__clang__)
   return std::string("clang ") + __clang_version__;
@@ -111,6 +176,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("pointwise", &pointwise, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
         py::arg("param"), py::arg("grad_scale"), py::arg("input"), py::arg("target"),
         py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"), py::arg("grad_out"));
+  m.def("reduce_fast", &reduce_fast, py::arg("loss"), py::arg("reduction"), py::arg("param"),
+        py::arg("input"), py::arg("target"));
   m.def("set_num_threads", &fastloss::set_num_threads);
   m.def("get_num_threads", &fastloss::get_num_threads);
   m.def("current_isa", &fastloss::current_isa);

@@ -24,6 +24,11 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     ``weight_divides_mean``: torch's weighted L1/MSE ``'mean'`` is
     ``sum(w*l) / sum(w)``; Huber's is ``mean(w*l)``.
     Returns the loss (FORWARD), the input gradient (BACKWARD) or both."""
+    if mode == FORWARD and weight is None:
+        # Two plain same-shape float arrays, 'mean'/'sum': checked and run in C++.
+        fast = _core.reduce_fast(loss, reduction, param, input, target)
+        if fast is not None:
+            return fast
     red = v.reduction(reduction)
     x = v.check_float(v.as_array(input, "input"), "input")
     t = v.check_real(v.as_array(target, "target"), "target")

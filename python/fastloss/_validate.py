@@ -47,7 +47,7 @@ def as_array(obj, name):
         arr = np.asarray(obj)
     except Exception as exc:  # noqa: BLE001 - anything the object raises becomes a clear TypeError
         raise TypeError(f"{name}: cannot be read as an array ({type(obj).__name__}: {exc})") from None
-    if arr.dtype.hasobject or arr.dtype.kind in "USVMm" and not _is_bfloat16(arr.dtype):
+    if arr.dtype.hasobject or (arr.dtype.kind in "USVMm" and not _is_bfloat16(arr.dtype)):
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     return arr
 
@@ -58,7 +58,7 @@ def _is_bfloat16(dtype):
 
 def is_float(dtype):
     """float16/32/64 and ml_dtypes' bfloat16 (not float128: no torch dtype)."""
-    return dtype in _KERNEL_DTYPES or dtype == _F16 or _is_bfloat16(dtype)
+    return (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)) or _is_bfloat16(dtype)
 
 
 def check_float(arr, name):
@@ -81,7 +81,11 @@ def result_dtype(*arrays):
     """Promotion of the floating arrays: float64 if any is, else their common
     half/single type, else float32 (mixed float dtypes promote even where torch
     refuses). Returns (result dtype, kernel dtype)."""
-    dtypes = [a.dtype for a in arrays if a is not None and is_float(a.dtype)]
+    first = arrays[0].dtype
+    if first is _F32 or first is _F64:  # the common case: one kernel dtype throughout
+        if all(a is None or a.dtype is first or not is_float(a.dtype) for a in arrays[1:]):
+            return first, first
+    dtypes = [a.dtype.newbyteorder("=") for a in arrays if a is not None and is_float(a.dtype)]
     if not dtypes:
         return _F32, _F32
     if _F64 in dtypes:

@@ -61,54 +61,69 @@ struct Operands {
   int ndim;
 };
 
-// Runs Loss over one contiguous chunk. Returns the chunk's loss sum (kValueSum).
+// Loss (value and/or gradient) of one vector or scalar position, with weight,
+// per-element grad_output and gradient scale applied; stores what the mode
+// writes and returns the value to accumulate.
+// Pointers of operands the mode does not use may be null: only used ones are offset.
+template <class Loss, int kMode, class V, class T>
+inline V step(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout, int64_t i, V vparam,
+              V vscale) {
+  constexpr bool kValue = (kMode & (kValueNone | kValueSum)) != 0;
+  constexpr bool kWantGrad = (kMode & kGrad) != 0;
+  V value{}, grad{};
+  V vy{};
+  if constexpr (Loss::kInputs == 2) vy = load<V>(y + i);
+  Loss::template eval<kValue, kWantGrad>(load<V>(x + i), vy, vparam, value, grad);
+  if constexpr ((kMode & kWeighted) != 0) {
+    const V vw = load<V>(w + i);
+    if constexpr (kValue) value = value * vw;
+    if constexpr (kWantGrad) grad = grad * vw;
+  }
+  if constexpr ((kMode & kValueNone) != 0) store(lout + i, value);
+  if constexpr (kWantGrad) {
+    if constexpr ((kMode & kGradArray) != 0) grad = grad * load<V>(g + i);
+    store(gout + i, grad * vscale);
+  }
+  return value;
+}
+
+// Runs Loss over n contiguous elements. Returns their loss sum (kValueSum):
+// four vector accumulators (<= kBlock / (4 lanes) terms each, in T), then the
+// lanes in double, then the scalar tail in double.
 template <class Loss, int kMode, class T>
 inline double run_chunk(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout,
                         int64_t n, const Params<T>& p) {
   using V = typename VecOf<T>::type;
   constexpr int L = kLanes<T>;
-  constexpr bool kValue = (kMode & (kValueNone | kValueSum)) != 0;
-  constexpr bool kWantGrad = (kMode & kGrad) != 0;
-  V acc = splat<V>(T(0));
+  constexpr bool kSum = (kMode & kValueSum) != 0;
   const V vparam = splat<V>(p.param);
   const V vscale = splat<V>(p.scale);
+  V acc0 = splat<V>(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    V value{}, grad{};
-    V vy{};
-    if constexpr (Loss::kInputs == 2) vy = load<V>(y + i);
-    Loss::template eval<kValue, kWantGrad>(load<V>(x + i), vy, vparam, value, grad);
-    if constexpr ((kMode & kWeighted) != 0) {
-      const V vw = load<V>(w + i);
-      if constexpr (kValue) value = value * vw;
-      if constexpr (kWantGrad) grad = grad * vw;
-    }
-    if constexpr ((kMode & kValueNone) != 0) store(lout + i, value);
-    if constexpr ((kMode & kValueSum) != 0) acc += value;
-    if constexpr (kWantGrad) {
-      if constexpr ((kMode & kGradArray) != 0) grad = grad * load<V>(g + i);
-      store(gout + i, grad * vscale);
+#define FASTLOSS_STEP(k) step<Loss, kMode, V>(x, y, w, g, lout, gout, i + (k) * L, vparam, vscale)
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const V v0 = FASTLOSS_STEP(0), v1 = FASTLOSS_STEP(1), v2 = FASTLOSS_STEP(2), v3 = FASTLOSS_STEP(3);
+    if constexpr (kSum) {
+      acc0 += v0;
+      acc1 += v1;
+      acc2 += v2;
+      acc3 += v3;
     }
   }
-  T lanes[L];
-  store(lanes, acc);
+  for (; i + L <= n; i += L) {
+    const V v0 = FASTLOSS_STEP(0);
+    if constexpr (kSum) acc0 += v0;
+  }
+#undef FASTLOSS_STEP
   double sum = 0;
-  for (int k = 0; k < L; ++k) sum += static_cast<double>(lanes[k]);
+  if constexpr (kSum) {
+    T lanes[L];
+    store(lanes, (acc0 + acc1) + (acc2 + acc3));
+    for (int k = 0; k < L; ++k) sum += static_cast<double>(lanes[k]);
+  }
   for (; i < n; ++i) {
-    T value{}, grad{};
-    T vy{};
-    if constexpr (Loss::kInputs == 2) vy = y[i];
-    Loss::template eval<kValue, kWantGrad>(x[i], vy, p.param, value, grad);
-    if constexpr ((kMode & kWeighted) != 0) {
-      if constexpr (kValue) value = value * w[i];
-      if constexpr (kWantGrad) grad = grad * w[i];
-    }
-    if constexpr ((kMode & kValueNone) != 0) lout[i] = value;
-    if constexpr ((kMode & kValueSum) != 0) sum += static_cast<double>(value);
-    if constexpr (kWantGrad) {
-      if constexpr ((kMode & kGradArray) != 0) grad = grad * g[i];
-      gout[i] = grad * p.scale;
-    }
+    const T value = step<Loss, kMode, T>(x, y, w, g, lout, gout, i, p.param, p.scale);
+    if constexpr (kSum) sum += static_cast<double>(value);
   }
   return sum;
 }
@@ -152,8 +167,13 @@ double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>
   while (pos < end) {
     const int64_t seg = (op.shape[inner] - idx[inner] < end - pos) ? op.shape[inner] - idx[inner]
                                                                    : end - pos;
-    for (int64_t c = 0; c < seg; c += kChunk) {
-      const int64_t n = (seg - c < kChunk) ? seg - c : kChunk;
+    bool contiguous = true;
+    for (int s = 0; s < kSlots; ++s)
+      if (uses<Loss, kMode>(s) && op.strides[s][inner] != 1) contiguous = false;
+    // Contiguous operands run the whole segment in place; others go by chunks.
+    const int64_t chunk = contiguous ? seg : kChunk;
+    for (int64_t c = 0; c < seg; c += chunk) {
+      const int64_t n = (seg - c < chunk) ? seg - c : chunk;
       T* ptr[kSlots];
       for (int s = 0; s < kSlots; ++s) {
         if (!uses<Loss, kMode>(s)) {

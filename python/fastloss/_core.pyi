@@ -1,0 +1,30 @@
+"""Type stubs for the compiled kernels (cpp/bindings/module.cpp). Internal:
+use fastloss.functional."""
+
+import numpy as np
+
+compiler: str
+max_dims: int
+openmp: int
+
+def pointwise(
+    loss: int,
+    want_value: bool,
+    want_grad: bool,
+    param: float,
+    grad_scale: float,
+    input: np.ndarray,
+    target: np.ndarray | None,
+    weight: np.ndarray | None,
+    grad_output: np.ndarray | None,
+    loss_out: np.ndarray | None,
+    grad_out: np.ndarray | None,
+) -> float: ...
+def reduce_fast(
+    loss: int, reduction: object, param: float, input: object, target: object
+) -> np.floating | None: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def current_isa() -> str: ...
+def available_isas() -> list[str]: ...
+def select_isa(name: str) -> None: ...
