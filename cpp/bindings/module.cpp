@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <limits>
 #include <string>
 
 #include "fastloss/fastloss.h"
@@ -145,7 +146,8 @@ py::object reduce_fast(int loss, const py::handle& reduction, double param, cons
     total = fastloss::pointwise(static_cast<fastloss::Pointwise>(loss),
                                 f32 ? fastloss::DType::Float32 : fastloss::DType::Float64, a);
   }
-  if (mean) total = total / static_cast<double>(numel);  // 0/0 = NaN: the mean of nothing
+  if (mean)  // the mean of nothing is NaN (a quiet +NaN, as the Python path's)
+    total = numel == 0 ? std::numeric_limits<double>::quiet_NaN() : total / static_cast<double>(numel);
   static PyObject* descr_f32 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_FLOAT_);
   static PyObject* descr_f64 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_DOUBLE_);
   PyObject* result;

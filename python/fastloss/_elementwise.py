@@ -3,6 +3,8 @@ any of forward / backward / fused calls into one kernel call."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -42,31 +44,36 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     shape = v.broadcast_shape(x, t, "input", "target")
     if t.shape != x.shape:
         v.warn_size_mismatch(x, t, stacklevel=5)
-    kx = v.for_kernel(x, kdtype, shape)
-    kt = v.for_kernel(t, kdtype, shape)
-    kw = None if w is None else v.for_kernel(w, kdtype, shape)
+    # Beyond the kernels' 8 dimensions, run on flat contiguous copies.
+    kshape = shape if len(shape) <= v.MAX_DIMS else (math.prod(shape),)
+    kx = v.for_kernel(x, kdtype, shape, kshape)
+    kt = v.for_kernel(t, kdtype, shape, kshape)
+    kw = None if w is None else v.for_kernel(w, kdtype, shape, kshape)
     numel = kx.size
     if red == v.MEAN:
-        denom = total(v.for_kernel(w, kdtype, w.shape)) if (w is not None and weight_divides_mean) else numel
+        if w is not None and weight_divides_mean:
+            wshape = w.shape if w.ndim <= v.MAX_DIMS else (w.size,)
+            denom = total(v.for_kernel(w, kdtype, w.shape, wshape))
+        else:
+            denom = numel
     else:
         denom = 1
 
     want_grad = mode != FORWARD
-    loss_out = np.empty(shape, kdtype) if (red == v.NONE and mode != BACKWARD) else None
+    loss_out = np.empty(kshape, kdtype) if (red == v.NONE and mode != BACKWARD) else None
     scale, kg, grad_buf, grad_final = 1.0, None, None, None
     if want_grad:
         loss_shape = shape if red == v.NONE else ()
-        scale, kg = v.grad_output(grad_output, loss_shape, kdtype)
+        scale, kg = v.grad_output(grad_output, loss_shape, kdtype, kshape if red == v.NONE else ())
         (out_x,) = v.outs(out, 1)
         if out_x is not None:
             v.out_array(out_x, x.shape, x.dtype, (input, target, weight, grad_output))
         if red == v.MEAN:
             scale = v.divide(scale, denom)
-        direct = x.shape == shape and x.dtype == kdtype
-        if direct:
+        if x.shape == shape and x.dtype == kdtype and kshape == shape:
             grad_buf = out_x if out_x is not None else np.empty(shape, kdtype)
         else:
-            grad_buf = np.empty(shape, kdtype)
+            grad_buf = np.empty(kshape, kdtype)
         grad_final = out_x
 
     s = _core.pointwise(loss, mode != BACKWARD, want_grad, param, scale, kx, kt, kw, kg, loss_out, grad_buf)
@@ -74,12 +81,20 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     value = None
     if mode != BACKWARD:
         if red == v.NONE:
-            value = loss_out if rdtype == kdtype else loss_out.astype(rdtype)
+            value = loss_out.reshape(shape)
+            if rdtype != kdtype:
+                with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
+                    value = value.astype(rdtype)
         else:
-            value = rdtype.type(v.divide(s, denom) if red == v.MEAN else s)
+            value = v.divide(s, denom) if red == v.MEAN else s
+            if rdtype == kdtype:
+                value = rdtype.type(value)
+            else:
+                with np.errstate(over="ignore"):
+                    value = rdtype.type(value)
     if not want_grad:
         return value
-    grad = _to_input(grad_buf, x, grad_final)
+    grad = _to_input(grad_buf.reshape(shape), x, grad_final)
     return grad if mode == BACKWARD else (value, grad)
 
 
@@ -91,9 +106,14 @@ def _to_input(grad, x, out):
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(x.shape) if n == 1 and grad.shape[lead + i] != 1
         )
-        grad = grad.sum(axis=axes, dtype=np.float64).reshape(x.shape)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, silently, as torch
+            grad = np.asarray(grad.sum(axis=axes, dtype=np.float64)).reshape(x.shape)
     if out is not None:
         if grad is not out:
-            np.copyto(out, grad, casting="unsafe")
+            with np.errstate(over="ignore"):
+                np.copyto(out, grad, casting="unsafe")
         return out
-    return grad if grad.dtype == x.dtype else grad.astype(x.dtype)
+    if grad.dtype == x.dtype:
+        return grad
+    with np.errstate(over="ignore"):
+        return grad.astype(x.dtype)

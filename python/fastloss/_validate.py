@@ -7,11 +7,13 @@ that would otherwise touch bad memory)."""
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
 
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+MAX_DIMS = 8  # dimensions the kernels take (fastloss::kMaxDims)
 NONE, MEAN, SUM = 0, 1, 2
 
 _F16 = np.dtype(np.float16)
@@ -42,7 +44,9 @@ def as_array(obj, name):
         try:
             return np.from_dlpack(obj)
         except (TypeError, RuntimeError, BufferError, ValueError, AttributeError):
-            pass  # e.g. a device array, or a tensor that requires grad: try the array protocol
+            arr = _torch_tensor(obj)  # requires_grad or bfloat16 tensors; else the array protocol
+            if arr is not None:
+                return arr
     try:
         arr = np.asarray(obj)
     except Exception as exc:  # noqa: BLE001 - anything the object raises becomes a clear TypeError
@@ -50,6 +54,22 @@ def as_array(obj, name):
     if arr.dtype.hasobject or (arr.dtype.kind in "USVMm" and not _is_bfloat16(arr.dtype)):
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     return arr
+
+
+def _torch_tensor(obj):
+    """A CPU torch tensor that DLPack refuses (requires_grad, bfloat16), read
+    without a copy; None for anything else."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(obj, torch.Tensor) or obj.device.type != "cpu":
+        return None
+    obj = obj.detach()
+    if obj.dtype == torch.bfloat16:
+        try:
+            import ml_dtypes
+        except ImportError:
+            return None
+        return np.from_dlpack(obj.view(torch.int16)).view(ml_dtypes.bfloat16)
+    return np.from_dlpack(obj)
 
 
 def _is_bfloat16(dtype):
@@ -96,15 +116,18 @@ def result_dtype(*arrays):
     return _F32, _F32
 
 
-def for_kernel(arr, dtype, shape):
+def for_kernel(arr, dtype, shape, kernel_shape=None):
     """A view/copy of ``arr`` the kernels can read: kernel dtype, native byte
-    order, aligned, broadcast to ``shape`` (strides 0), at most 8 dims."""
+    order, aligned, broadcast to ``shape`` (strides 0). ``kernel_shape`` (the
+    flat size) is given when ``shape`` has more dimensions than the kernels
+    take: the result is then a flat contiguous copy."""
     if arr.dtype != dtype or not arr.dtype.isnative or not arr.flags.aligned:
-        arr = arr.astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # float64 -> float32 overflow is inf
+            arr = arr.astype(dtype)
     if arr.shape != shape:
         arr = np.broadcast_to(arr, shape)
-    if arr.ndim > 8:
-        arr = np.ascontiguousarray(arr)
+    if kernel_shape is not None and kernel_shape != shape:
+        arr = np.ascontiguousarray(arr).reshape(kernel_shape)
     return arr
 
 
@@ -130,7 +153,7 @@ def warn_size_mismatch(input, target, stacklevel=4):
     )
 
 
-def grad_output(value, loss_shape, dtype):
+def grad_output(value, loss_shape, dtype, kernel_shape=None):
     """``grad_output`` broadcast to the loss's shape. Returns ``(scale, array)``:
     a Python float when it is a scalar (array None), else (1.0, kernel array)."""
     if value is None:
@@ -148,7 +171,7 @@ def grad_output(value, loss_shape, dtype):
         )
     if g.size == 1:
         return float(g.reshape(())), None
-    return 1.0, for_kernel(g, dtype, tuple(loss_shape))
+    return 1.0, for_kernel(g, dtype, tuple(loss_shape), kernel_shape)
 
 
 def out_array(out, shape, dtype, inputs, name="out"):

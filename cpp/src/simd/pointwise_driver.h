@@ -1,21 +1,22 @@
-// The element-wise driver: walks N-d strided operands, runs a loss functor over
-// contiguous chunks with SIMD (scalar tail), writes per-element losses and/or
-// gradients, and sums losses over fixed blocks so results do not depend on the
-// thread count.
+// The element-wise driver: walks N-d strided operands, runs a loss functor
+// with SIMD, writes per-element losses and/or gradients, and sums losses over
+// fixed blocks so results do not depend on the thread count or on the layout
+// of any operand.
 //
-// Structure of one call over the flattened index space [0, numel):
-//   block (kBlock elements, fixed boundaries)  -> one double partial sum
-//     segment (a run along the innermost dimension, cut at block edges)
-//       chunk (<= kChunk elements)  -> contiguous pointers: an operand with unit
-//                                      stride is read in place, any other stride
-//                                      (incl. 0 = broadcast, negative) is
-//                                      gathered into a stack buffer first
-// Block partials are added in block order, so 1 or N threads give the same bits.
-// float32 losses are summed per chunk in float32 lanes (<= kChunk / lanes terms
-// each) and then in double, which keeps float32 sums within ~1e-7 relative.
+// Structure of one call over the flattened (C-order) index space [0, numel):
+//   block  kBlock elements at fixed boundaries -> one double partial sum;
+//          partials are added in block order (1 or N threads: same bits)
+//   chunk  kChunk elements at fixed offsets inside the block. A run of chunks
+//          that every operand walks with unit stride is processed in place;
+//          any other chunk (row ends, strides, broadcast, negative strides) is
+//          gathered into stack buffers first and its outputs scattered after.
+// Inside a block, flat position j always lands in the same accumulator lane
+// (four vector accumulators, lane j mod 4L), whichever path a chunk took, so
+// the sum is a function of the values alone. Lanes accumulate in T (at most
+// kBlock / 4L terms each, 128 for float32 on AVX-512), then are added in
+// double; the < 4L elements after the last full step of the array are added
+// in double. float32 sums stay within ~1e-7 relative of float64.
 #pragma once
-
-#include <omp.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -24,17 +25,18 @@
 #include "simd/vec.h"
 
 namespace fastloss {
-namespace FASTLOSS_ISA_NS {
-
-constexpr int64_t kBlock = 8192;  // reduction block (elements); never change lightly:
-                                  // it fixes the summation order of every result
-constexpr int64_t kChunk = 512;   // SIMD work unit / gather buffer (elements)
-
-}  // namespace FASTLOSS_ISA_NS
 namespace detail {
-int threads_for(int64_t numel);  // dispatch.cpp: 1 below kMinParallel, else the thread setting
+int threads_for(int64_t numel);  // dispatch.cpp: 1 for small calls, else the thread setting
 }
+
 namespace FASTLOSS_ISA_NS {
+
+// Reduction block and chunk (elements). They fix the summation order of every
+// result: changing them changes results in the last bits.
+constexpr int64_t kBlock = 8192;
+constexpr int64_t kChunk = 512;
+static_assert(kBlock % kChunk == 0, "chunks tile blocks");
+static_assert(kChunk % (4 * kVectorBytes / 4) == 0, "a chunk is whole 4-vector steps");
 
 // Per-call loss parameters in the element type.
 template <class T>
@@ -87,45 +89,42 @@ inline V step(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout, 
   return value;
 }
 
-// Runs Loss over n contiguous elements. Returns their loss sum (kValueSum):
-// four vector accumulators (<= kBlock / (4 lanes) terms each, in T), then the
-// lanes in double, then the scalar tail in double.
-template <class Loss, int kMode, class T>
-inline double run_chunk(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout,
-                        int64_t n, const Params<T>& p) {
-  using V = typename VecOf<T>::type;
+// Four vector accumulators of one block.
+template <class V>
+struct Accumulators {
+  V a0, a1, a2, a3;
+};
+
+// Runs Loss over n contiguous elements starting at a multiple of 4L from the
+// block start; n is a multiple of 4L except for the array's last elements,
+// whose loss is returned (in double) rather than accumulated.
+template <class Loss, int kMode, class T, class V>
+inline double run_contiguous(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout,
+                             int64_t n, const Params<T>& p, Accumulators<V>& acc) {
   constexpr int L = kLanes<T>;
   constexpr bool kSum = (kMode & kValueSum) != 0;
   const V vparam = splat<V>(p.param);
   const V vscale = splat<V>(p.scale);
-  V acc0 = splat<V>(T(0)), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  V a0 = acc.a0, a1 = acc.a1, a2 = acc.a2, a3 = acc.a3;
   int64_t i = 0;
 #define FASTLOSS_STEP(k) step<Loss, kMode, V>(x, y, w, g, lout, gout, i + (k) * L, vparam, vscale)
   for (; i + 4 * L <= n; i += 4 * L) {
     const V v0 = FASTLOSS_STEP(0), v1 = FASTLOSS_STEP(1), v2 = FASTLOSS_STEP(2), v3 = FASTLOSS_STEP(3);
     if constexpr (kSum) {
-      acc0 += v0;
-      acc1 += v1;
-      acc2 += v2;
-      acc3 += v3;
+      a0 += v0;
+      a1 += v1;
+      a2 += v2;
+      a3 += v3;
     }
   }
-  for (; i + L <= n; i += L) {
-    const V v0 = FASTLOSS_STEP(0);
-    if constexpr (kSum) acc0 += v0;
-  }
 #undef FASTLOSS_STEP
-  double sum = 0;
-  if constexpr (kSum) {
-    T lanes[L];
-    store(lanes, (acc0 + acc1) + (acc2 + acc3));
-    for (int k = 0; k < L; ++k) sum += static_cast<double>(lanes[k]);
-  }
+  acc = {a0, a1, a2, a3};
+  double tail = 0;
   for (; i < n; ++i) {
     const T value = step<Loss, kMode, T>(x, y, w, g, lout, gout, i, p.param, p.scale);
-    if constexpr (kSum) sum += static_cast<double>(value);
+    if constexpr (kSum) tail += static_cast<double>(value);
   }
-  return sum;
+  return tail;
 }
 
 // Which slots a mode touches.
@@ -142,77 +141,108 @@ constexpr bool uses(int slot) {
   }
 }
 
-// Processes flat indices [begin, end) of one block; returns its loss sum.
-template <class Loss, int kMode, class T>
-double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>& p) {
-  const int nd = op.ndim;
-  const int inner = nd - 1;
+// Position of a walk through the operands: multi-index and element offsets.
+struct Walker {
+  const Operands& op;
   int64_t idx[kMaxDims];
   int64_t off[kSlots];
-  // Multi-index and per-operand element offsets of `begin`.
-  {
-    int64_t rem = begin;
-    for (int d = nd - 1; d >= 0; --d) {
-      idx[d] = rem % op.shape[d];
-      rem /= op.shape[d];
+
+  Walker(const Operands& o, int64_t flat) : op(o) {
+    for (int d = op.ndim - 1; d >= 0; --d) {
+      idx[d] = flat % op.shape[d];
+      flat /= op.shape[d];
     }
     for (int s = 0; s < kSlots; ++s) {
       off[s] = 0;
-      for (int d = 0; d < nd; ++d) off[s] += idx[d] * op.strides[s][d];
+      for (int d = 0; d < op.ndim; ++d) off[s] += idx[d] * op.strides[s][d];
     }
   }
-  alignas(64) T buf[kSlots][kChunk];
-  double sum = 0;
-  int64_t pos = begin;
-  while (pos < end) {
-    const int64_t seg = (op.shape[inner] - idx[inner] < end - pos) ? op.shape[inner] - idx[inner]
-                                                                   : end - pos;
-    bool contiguous = true;
-    for (int s = 0; s < kSlots; ++s)
-      if (uses<Loss, kMode>(s) && op.strides[s][inner] != 1) contiguous = false;
-    // Contiguous operands run the whole segment in place; others go by chunks.
-    const int64_t chunk = contiguous ? seg : kChunk;
-    for (int64_t c = 0; c < seg; c += chunk) {
-      const int64_t n = (seg - c < chunk) ? seg - c : chunk;
-      T* ptr[kSlots];
-      for (int s = 0; s < kSlots; ++s) {
-        if (!uses<Loss, kMode>(s)) {
-          ptr[s] = nullptr;
-          continue;
-        }
-        const int64_t st = op.strides[s][inner];
-        T* base = reinterpret_cast<T*>(op.data[s]) + off[s] + c * st;
-        if (st == 1) {
-          ptr[s] = base;
-        } else {
-          ptr[s] = buf[s];
-          if (s < kLossOut) {  // gather an input
-            for (int64_t k = 0; k < n; ++k) buf[s][k] = base[k * st];
-          }
-        }
-      }
-      sum += run_chunk<Loss, kMode, T>(ptr[kInput], ptr[kTarget], ptr[kWeight], ptr[kGradOutput],
-                                       ptr[kLossOut], ptr[kGradOut], n, p);
-      for (int s = kLossOut; s < kSlots; ++s) {  // scatter strided outputs
-        const int64_t st = op.strides[s][inner];
-        if (uses<Loss, kMode>(s) && st != 1) {
-          T* base = reinterpret_cast<T*>(op.data[s]) + off[s] + c * st;
-          for (int64_t k = 0; k < n; ++k) base[k * st] = buf[s][k];
-        }
-      }
-    }
-    pos += seg;
-    // Advance the multi-index by `seg` along the innermost dimension.
-    idx[inner] += seg;
-    for (int s = 0; s < kSlots; ++s) off[s] += seg * op.strides[s][inner];
+  // Elements left in the current innermost run.
+  int64_t run() const { return op.shape[op.ndim - 1] - idx[op.ndim - 1]; }
+  // Moves n (<= run()) elements forward.
+  void advance(int64_t n) {
+    const int inner = op.ndim - 1;
+    idx[inner] += n;
+    for (int s = 0; s < kSlots; ++s) off[s] += n * op.strides[s][inner];
     for (int d = inner; d > 0 && idx[d] == op.shape[d]; --d) {
       idx[d] = 0;
       ++idx[d - 1];
-      for (int s = 0; s < kSlots; ++s)
-        off[s] += op.strides[s][d - 1] - op.shape[d] * op.strides[s][d];
+      for (int s = 0; s < kSlots; ++s) off[s] += op.strides[s][d - 1] - op.shape[d] * op.strides[s][d];
     }
   }
-  return sum;
+  template <class T>
+  T* at(int s) const {  // null for an absent operand
+    return op.data[s] == nullptr ? nullptr : reinterpret_cast<T*>(op.data[s]) + off[s];
+  }
+};
+
+// Copies n elements between the operands (from the walker's position on) and
+// the chunk buffers: inputs in (kGather), outputs out (!kGather).
+template <class Loss, int kMode, bool kGather, class T>
+inline void transfer(Walker w, int64_t n, T (*buf)[kChunk]) {
+  const int inner = w.op.ndim - 1;
+  for (int64_t k = 0; k < n;) {
+    const int64_t len = w.run() < n - k ? w.run() : n - k;
+    for (int s = kGather ? 0 : kLossOut; s < (kGather ? kLossOut : kSlots); ++s) {
+      if (!uses<Loss, kMode>(s)) continue;
+      const int64_t st = w.op.strides[s][inner];
+      T* base = w.template at<T>(s);
+      if (kGather)
+        for (int64_t e = 0; e < len; ++e) buf[s][k + e] = base[e * st];
+      else
+        for (int64_t e = 0; e < len; ++e) base[e * st] = buf[s][k + e];
+    }
+    w.advance(len);
+    k += len;
+  }
+}
+
+// Processes flat indices [begin, end) of one block (begin is a multiple of
+// kBlock); returns its loss sum.
+template <class Loss, int kMode, class T>
+double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>& p) {
+  using V = typename VecOf<T>::type;
+  const int inner = op.ndim - 1;
+  bool unit = true;  // every used operand has unit stride along the innermost dimension
+  for (int s = 0; s < kSlots; ++s)
+    if (uses<Loss, kMode>(s) && op.strides[s][inner] != 1) unit = false;
+  Accumulators<V> acc{splat<V>(T(0)), splat<V>(T(0)), splat<V>(T(0)), splat<V>(T(0))};
+  double tail = 0;
+  Walker w(op, begin);
+  alignas(64) T buf[kSlots][kChunk];
+  for (int64_t pos = begin; pos < end;) {
+    const int64_t left = end - pos;
+    int64_t n = unit ? (w.run() < left ? w.run() : left) : 0;
+    if (n < left) n -= n % kChunk;  // in-place runs end on a chunk boundary or the block end
+    if (n > 0) {
+      tail += run_contiguous<Loss, kMode, T, V>(w.at<T>(kInput), w.at<T>(kTarget), w.at<T>(kWeight),
+                                                w.at<T>(kGradOutput), w.at<T>(kLossOut),
+                                                w.at<T>(kGradOut), n, p, acc);
+      w.advance(n);
+    } else {  // one chunk through the buffers
+      n = left < kChunk ? left : kChunk;
+      T* ptr[kSlots];
+      for (int s = 0; s < kSlots; ++s) ptr[s] = buf[s];
+      transfer<Loss, kMode, true, T>(w, n, buf);
+      tail += run_contiguous<Loss, kMode, T, V>(ptr[kInput], ptr[kTarget], ptr[kWeight],
+                                                ptr[kGradOutput], ptr[kLossOut], ptr[kGradOut], n,
+                                                p, acc);
+      transfer<Loss, kMode, false, T>(w, n, buf);
+      for (int64_t k = 0; k < n;) {  // advance over the chunk, run by run
+        const int64_t len = w.run() < n - k ? w.run() : n - k;
+        w.advance(len);
+        k += len;
+      }
+    }
+    pos += n;
+  }
+  if constexpr ((kMode & kValueSum) == 0) return 0.0;
+  constexpr int L = kLanes<T>;
+  T lanes[L];
+  store(lanes, (acc.a0 + acc.a1) + (acc.a2 + acc.a3));
+  double sum = 0;
+  for (int k = 0; k < L; ++k) sum += static_cast<double>(lanes[k]);
+  return sum + tail;
 }
 
 // Runs a whole call; returns the total loss sum (0 unless kValueSum).

@@ -84,9 +84,15 @@ inline V select(M mask, V a, V b) {
   return mask ? a : b;
 }
 
-template <class V>
-inline V abs(V x) {
-  return select(x < splat<V>(0), -x, x);
+// |x| by clearing the sign bit: abs(-0) = +0 as torch's (a compare-and-negate
+// would keep -0).
+typedef int32_t VecI32 __attribute__((vector_size(kVectorBytes)));
+typedef int64_t VecI64 __attribute__((vector_size(kVectorBytes)));
+inline float abs(float x) { return __builtin_fabsf(x); }
+inline double abs(double x) { return __builtin_fabs(x); }
+inline VecF abs(VecF x) { return reinterpret_cast<VecF>(reinterpret_cast<VecI32>(x) & 0x7fffffff); }
+inline VecD abs(VecD x) {
+  return reinterpret_cast<VecD>(reinterpret_cast<VecI64>(x) & 0x7fffffffffffffffLL);
 }
 
 // sign as torch's: 1, -1, or 0 for +-0 and NaN.

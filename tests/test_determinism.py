@@ -1,0 +1,125 @@
+"""Results are bitwise identical for any thread count and any run (API.md
+§4): reduced values, 'none' arrays and gradients, on sizes spanning many
+8192-element reduction blocks (and above the parallel threshold), with
+contiguous, strided, transposed and broadcast operands. Also: calls from
+many Python threads at once give the same results as serial calls."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastloss
+
+from cases import ELEMENTWISE, assert_identical, case_options
+
+THREADS = (1, 2, 3, 7)
+N = 37 * 8192 + 123  # many blocks, ragged last block
+
+
+def _layouts(case, dtype):
+    """name -> arrays: contiguous, strided views, transposed, broadcast target, weighted."""
+    rng = np.random.default_rng(7)
+    make = case.make
+    flat = make(rng, (N,), dtype)
+    big = make(rng, (3 * N,), dtype, weighted=case.weighted)
+    mat = make(rng, (611, 499), dtype, weighted=case.weighted)
+    layouts = {
+        "contiguous": flat,
+        "strided": {k: v[::3] for k, v in big.items()},
+        "negative": {k: v[::-2] for k, v in big.items()},
+        "transposed": {k: v.T for k, v in mat.items()},
+        "broadcast_target": {"input": mat["input"], "target": mat["target"][5]},
+    }
+    if case.weighted:
+        layouts["weighted"] = make(rng, (N,), dtype, weighted=True)
+        layouts["weighted_transposed"] = {k: v.T for k, v in mat.items()}
+    return layouts
+
+
+def _results(case, arrays, options):
+    """Every result of one configuration, as a list of arrays."""
+    out = []
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays.values()))
+    go = np.linspace(-1.5, 2.0, int(np.prod(shape))).reshape(shape)
+    for reduction in ("none", "mean", "sum"):
+        out.append(case.call(case.forward, arrays, reduction=reduction, **options))
+        g = go if reduction == "none" else 0.75
+        out.append(case.call(case.backward, arrays, reduction=reduction, grad_output=g, **options))
+        out.extend(case.call(case.value_and_grad, arrays, reduction=reduction, grad_output=g, **options))
+    return out
+
+
+@pytest.mark.parametrize("case, options", case_options(ELEMENTWISE))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_bitwise_identical_across_threads(restore_threads, case, options, dtype):
+    for name, arrays in _layouts(case, np.dtype(dtype)).items():
+        fastloss.set_num_threads(1)
+        reference = _results(case, arrays, options)
+        for n in THREADS:
+            fastloss.set_num_threads(n)
+            for run in range(2 if n == THREADS[-1] else 1):
+                got = _results(case, arrays, options)
+                for i, (a, b) in enumerate(zip(got, reference)):
+                    assert_identical(a, b, f"{name}, {n} threads, run {run}, result {i}")
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)
+@np.errstate(over="ignore")  # float16 sums overflow here: test_float16_overflow_is_inf_without_warning
+def test_half_types_identical_across_threads(restore_threads, case):
+    import ml_dtypes
+
+    for dtype in (np.float16, ml_dtypes.bfloat16):
+        arrays = case.make(np.random.default_rng(3), (N,), np.dtype(dtype), weighted=case.weighted)
+        fastloss.set_num_threads(1)
+        reference = _results(case, arrays, {})
+        for n in THREADS[1:]:
+            fastloss.set_num_threads(n)
+            for a, b in zip(_results(case, arrays, {}), reference):
+                assert_identical(a, b, f"{np.dtype(dtype).name}, {n} threads")
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)
+def test_identical_across_isas_for_float64_elementwise(case):
+    """Per-element results do not depend on the instruction set for float64
+    'none' losses and gradients of +, -, *, / and comparisons (IEEE exact
+    operations, no reassociation) — only sums may differ in the last bits."""
+    arrays = case.make(np.random.default_rng(5), (10_007,), np.dtype(np.float64), values="special",
+                       weighted=case.weighted)
+    before = fastloss._core.current_isa()
+    results = {}
+    try:
+        for isa in fastloss._core.available_isas():
+            fastloss._core.select_isa(isa)
+            results[isa] = (case.call(case.forward, arrays, reduction="none"),
+                            case.call(case.backward, arrays, reduction="none"))
+    finally:
+        fastloss._core.select_isa(before)
+    first = results[fastloss._core.available_isas()[0]]
+    for isa, (value, grad) in results.items():
+        np.testing.assert_allclose(value, first[0], rtol=4e-16, atol=0, err_msg=isa)
+        np.testing.assert_allclose(grad, first[1], rtol=4e-16, atol=0, err_msg=isa)
+
+
+@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)
+def test_concurrent_python_threads(restore_threads, case):
+    """Kernels release the GIL; many Python threads calling at once get what
+    serial calls get."""
+    fastloss.set_num_threads(2)
+    rng = np.random.default_rng(11)
+    problems = [case.make(rng, (50_000 + 1000 * i,), np.dtype(np.float32), weighted=case.weighted)
+                for i in range(8)]
+
+    def run(arrays):
+        value, grad = case.call(case.value_and_grad, arrays, reduction="sum")
+        return value, grad, case.call(case.forward, arrays, reduction="none")
+
+    serial = [run(a) for a in problems]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            parallel = list(pool.map(run, problems))
+            for s, p in zip(serial, parallel):
+                for a, b in zip(s, p):
+                    assert_identical(a, b, "concurrent call")
