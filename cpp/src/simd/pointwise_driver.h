@@ -260,7 +260,10 @@ double run(const Operands& op, int64_t numel, const Params<T>& p) {
     }
     return total;
   }
-#pragma omp parallel for num_threads(nt) schedule(static)
+  // Blocks are handed out dynamically (a descheduled thread does not hold the
+  // others up); each block writes its own partial, so the order of work does
+  // not touch the result.
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
   for (int64_t b = 0; b < nblocks; ++b) {
     const int64_t end = (b + 1) * kBlock < numel ? (b + 1) * kBlock : numel;
     partial[b] = run_block<Loss, kMode, T>(op, b * kBlock, end, p);

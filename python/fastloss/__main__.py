@@ -1,0 +1,7 @@
+"""``python -m fastloss`` = the ``fastloss`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
