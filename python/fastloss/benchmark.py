@@ -732,7 +732,10 @@ def _clean(obj):
 
 
 def write_json(result, path):
-    """Writes a :func:`run` result as JSON (non-finite numbers become null)."""
+    """Writes a :func:`run` result as JSON (non-finite numbers become null),
+    creating the file's folder if needed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(_clean(result), f, indent=1, allow_nan=False)
         f.write("\n")
@@ -899,4 +902,5 @@ def plot(result, path):
                  f"{m['size']:,} elements", fontsize=9)
     if series:
         ax.legend(fontsize=8, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120)
