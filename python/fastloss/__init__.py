@@ -19,6 +19,7 @@ from . import _validate as _v
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
 from . import nn  # noqa: E402
+from . import reference  # noqa: E402,F401  (API.md §8: fastloss.reference.<fn>)
 
 __version__ = "0.1.0"
 
@@ -81,4 +82,4 @@ def show_config(file=None):
 _core.set_num_threads(_default_threads())
 _apply_isa_env()
 
-__all__ = list(_functional_all) + ["nn", "set_num_threads", "get_num_threads", "show_config", "__version__"]
+__all__ = list(_functional_all) + ["nn", "reference", "set_num_threads", "get_num_threads", "show_config", "__version__"]

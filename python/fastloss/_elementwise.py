@@ -81,20 +81,14 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     value = None
     if mode != BACKWARD:
         if red == v.NONE:
-            value = loss_out.reshape(shape)
-            if rdtype != kdtype:
-                with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
-                    value = value.astype(rdtype)
+            value = v.narrow(loss_out.reshape(shape), rdtype)
         else:
-            value = v.divide(s, denom) if red == v.MEAN else s
-            if rdtype == kdtype:
-                value = rdtype.type(value)
-            else:
-                with np.errstate(over="ignore"):
-                    value = rdtype.type(value)
+            value = v.narrow(v.divide(s, denom) if red == v.MEAN else s, rdtype)
     if not want_grad:
         return value
-    grad = _to_input(grad_buf.reshape(shape), x, grad_final)
+    if grad_buf.shape != shape:  # flattened beyond 8 dimensions
+        grad_buf = grad_buf.reshape(shape)
+    grad = _to_input(grad_buf, x, grad_final)
     return grad if mode == BACKWARD else (value, grad)
 
 
@@ -110,10 +104,7 @@ def _to_input(grad, x, out):
             grad = np.asarray(grad.sum(axis=axes, dtype=np.float64)).reshape(x.shape)
     if out is not None:
         if grad is not out:
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
                 np.copyto(out, grad, casting="unsafe")
         return out
-    if grad.dtype == x.dtype:
-        return grad
-    with np.errstate(over="ignore"):
-        return grad.astype(x.dtype)
+    return v.narrow(grad, x.dtype)

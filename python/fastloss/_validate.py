@@ -203,6 +203,18 @@ def outs(out, count):
     raise ValueError(f"out: expected a tuple of {count} arrays")
 
 
+def narrow(value, dtype):
+    """An array or a Python float as ``dtype`` (a NumPy scalar for floats);
+    overflow to float16/bfloat16 gives inf silently, as torch."""
+    if isinstance(value, float):
+        if dtype is _F32 or dtype is _F64:
+            return dtype.type(value)
+    elif value.dtype == dtype:
+        return value
+    with np.errstate(over="ignore"):
+        return dtype.type(value) if isinstance(value, float) else value.astype(dtype)
+
+
 def divide(num, den):
     """IEEE num / den (inf or NaN on a zero denominator, as torch)."""
     if den != 0:
