@@ -50,12 +50,20 @@ void describe(const py::handle& obj, const char* name, bool writable, Reference&
   }
   if (writable && !arr.writeable())
     throw py::value_error(std::string(name) + ": array is read-only");
+  // Only strides that are stepped over (size > 1) and the data of a non-empty
+  // array matter; NumPy calls such arrays aligned whatever the rest is.
+  bool empty = false;
   for (int d = 0; d < ref.ndim; ++d) {
+    empty = empty || arr.shape(d) == 0;
+    if (arr.shape(d) <= 1) {
+      out.strides[d] = 0;
+      continue;
+    }
     if (arr.strides(d) % ref.itemsize != 0)
       throw py::value_error(std::string(name) + ": strides are not a multiple of the item size");
     out.strides[d] = arr.strides(d) / ref.itemsize;
   }
-  if (reinterpret_cast<uintptr_t>(arr.data()) % ref.itemsize != 0)
+  if (!empty && reinterpret_cast<uintptr_t>(arr.data()) % ref.itemsize != 0)
     throw py::value_error(std::string(name) + ": array is not aligned");
   out.data = const_cast<void*>(arr.data());
 }
@@ -131,11 +139,12 @@ py::object reduce_fast(int loss, const py::handle& reduction, double param, cons
   int64_t numel = 1;
   for (int d = 0; d < x->nd; ++d) {
     if (x->dimensions[d] != y->dimensions[d]) return py::none();
-    if (x->strides[d] % itemsize != 0 || y->strides[d] % itemsize != 0) return py::none();
     a.shape[d] = x->dimensions[d];
+    numel *= a.shape[d];
+    if (a.shape[d] <= 1) continue;  // strides of size-1 dimensions are never used
+    if (x->strides[d] % itemsize != 0 || y->strides[d] % itemsize != 0) return py::none();
     a.input.strides[d] = x->strides[d] / itemsize;
     a.target.strides[d] = y->strides[d] / itemsize;
-    numel *= a.shape[d];
   }
   a.input.data = x->data;
   a.target.data = y->data;

@@ -67,10 +67,11 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
         scale, kg = v.grad_output(grad_output, loss_shape, kdtype, kshape if red == v.NONE else ())
         (out_x,) = v.outs(out, 1)
         if out_x is not None:
-            v.out_array(out_x, x.shape, x.dtype, (input, target, weight, grad_output))
+            v.out_array(out_x, x.shape, x.dtype, (x, t, w, kg))
         if red == v.MEAN:
             scale = v.divide(scale, denom)
-        if x.shape == shape and x.dtype == kdtype and kshape == shape:
+        direct_out = out_x is None or out_x.flags.aligned
+        if x.shape == shape and x.dtype == kdtype and kshape == shape and direct_out:
             grad_buf = out_x if out_x is not None else np.empty(shape, kdtype)
         else:
             grad_buf = np.empty(kshape, kdtype)

@@ -131,15 +131,27 @@ def for_kernel(arr, dtype, shape, kernel_shape=None):
     return arr
 
 
+def broadcast_shapes(a, b):
+    """NumPy's broadcast of two shapes (any number of dimensions:
+    np.broadcast_shapes stops at 32); None if they do not broadcast."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for p, q in zip(a, b):
+        if p != q and p != 1 and q != 1:
+            return None
+        out.append(q if p == 1 else p)
+    return tuple(out)
+
+
 def broadcast_shape(a, b, name_a, name_b):
-    if a.shape == b.shape:
-        return a.shape
-    try:
-        return np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"{name_a} and {name_b}: shapes {a.shape} and {b.shape} cannot be broadcast together"
-        ) from None
+    shape = broadcast_shapes(a.shape, b.shape)
+    if shape is None:
+        raise ValueError(f"{name_a} and {name_b}: shapes {a.shape} and {b.shape} cannot be broadcast together")
+    return shape
 
 
 def warn_size_mismatch(input, target, stacklevel=4):
@@ -159,13 +171,9 @@ def grad_output(value, loss_shape, dtype, kernel_shape=None):
     if value is None:
         return 1.0, None
     if isinstance(value, (float, int)) and not isinstance(value, bool):
-        return float(value), None
+        return real_number(value, "grad_output"), None
     g = check_real(as_array(value, "grad_output"), "grad_output")
-    try:
-        shape = np.broadcast_shapes(g.shape, loss_shape)
-    except ValueError:
-        shape = None
-    if shape != tuple(loss_shape):
+    if broadcast_shapes(g.shape, tuple(loss_shape)) != tuple(loss_shape):
         raise ValueError(
             f"grad_output: shape {g.shape} cannot be broadcast to the loss's shape {tuple(loss_shape)}"
         )
@@ -235,4 +243,7 @@ def positive_int(value, name):
 def real_number(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a Python int beyond float's range
+        raise ValueError(f"{name}: an int of {int(value).bit_length()} bits is out of the floating-point range") from None

@@ -77,7 +77,7 @@ def _smooth_l1_loss(mode, grad_output, out, input, target, reduction="mean", bet
     ``beta < 0`` raises ValueError. Gradient: ``clip((input - target) / beta, -1, 1)``.
     """
     beta = _v.real_number(beta, "beta")
-    if beta < 0:
+    if not beta >= 0:  # NaN too, as torch
         raise ValueError(f"beta: smooth_l1_loss does not support negative values for beta (got {beta})")
     return _ew.evaluate(_ew.SMOOTH_L1, mode, input, target, reduction, None, beta, grad_output, out,
                         weight_divides_mean=False)
