@@ -46,6 +46,16 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# Long hostile-input fuzzing (meant for tests/test_fuzz.py, ~5 minutes):
+# HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_fuzz.py
+settings.register_profile(
+    "fuzz",
+    max_examples=10_000,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -16,10 +16,8 @@ REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 MAX_DIMS = 8  # dimensions the kernels take (fastloss::kMaxDims)
 NONE, MEAN, SUM = 0, 1, 2
 
-_F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_KERNEL_DTYPES = (_F32, _F64)
 
 
 def reduction(value, allowed=REDUCTIONS):
