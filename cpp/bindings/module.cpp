@@ -53,9 +53,9 @@ void describe(const py::handle& obj, const char* name, bool writable, Reference&
   // Only strides that are stepped over (size > 1) and the data of a non-empty
   // array matter; NumPy calls such arrays aligned whatever the rest is.
   bool empty = false;
+  for (int d = 0; d < ref.ndim; ++d) empty = empty || arr.shape(d) == 0;
   for (int d = 0; d < ref.ndim; ++d) {
-    empty = empty || arr.shape(d) == 0;
-    if (arr.shape(d) <= 1) {
+    if (empty || arr.shape(d) <= 1) {
       out.strides[d] = 0;
       continue;
     }

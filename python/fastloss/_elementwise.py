@@ -64,10 +64,10 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     scale, kg, grad_buf, grad_final = 1.0, None, None, None
     if want_grad:
         loss_shape = shape if red == v.NONE else ()
-        scale, kg = v.grad_output(grad_output, loss_shape, kdtype, kshape if red == v.NONE else ())
+        scale, kg, g = v.grad_output(grad_output, loss_shape, kdtype, kshape if red == v.NONE else ())
         (out_x,) = v.outs(out, 1)
         if out_x is not None:
-            v.out_array(out_x, x.shape, x.dtype, (x, t, w, kg))
+            v.out_array(out_x, x.shape, x.dtype, (x, t, w, g))
         if red == v.MEAN:
             scale = v.divide(scale, denom)
         direct_out = out_x is None or out_x.flags.aligned

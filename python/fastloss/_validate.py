@@ -164,20 +164,22 @@ def warn_size_mismatch(input, target, stacklevel=4):
 
 
 def grad_output(value, loss_shape, dtype, kernel_shape=None):
-    """``grad_output`` broadcast to the loss's shape. Returns ``(scale, array)``:
-    a Python float when it is a scalar (array None), else (1.0, kernel array)."""
+    """``grad_output`` broadcast to the loss's shape. Returns ``(scale, array,
+    source)``: ``scale`` a Python float when it is a scalar (``array`` None),
+    else ``(1.0, kernel array)``; ``source`` is the caller's memory (for the
+    overlap check of ``out=``), None for Python numbers."""
     if value is None:
-        return 1.0, None
+        return 1.0, None, None
     if isinstance(value, (float, int)) and not isinstance(value, bool):
-        return real_number(value, "grad_output"), None
+        return real_number(value, "grad_output"), None, None
     g = check_real(as_array(value, "grad_output"), "grad_output")
     if broadcast_shapes(g.shape, tuple(loss_shape)) != tuple(loss_shape):
         raise ValueError(
             f"grad_output: shape {g.shape} cannot be broadcast to the loss's shape {tuple(loss_shape)}"
         )
     if g.size == 1:
-        return float(g.reshape(())), None
-    return 1.0, for_kernel(g, dtype, tuple(loss_shape), kernel_shape)
+        return float(g.reshape(())), None, g
+    return 1.0, for_kernel(g, dtype, tuple(loss_shape), kernel_shape), g
 
 
 def out_array(out, shape, dtype, inputs, name="out"):

@@ -79,11 +79,21 @@ def _inputs(input, target, weight, reduction):
         w = _float64(weight)
         if w.shape != x.shape:
             raise ValueError(f"weight: shape {w.shape} must equal input's shape {x.shape}")
-    shape = np.broadcast_shapes(x.shape, t.shape)
+    shape = _broadcast_shapes(x.shape, t.shape)
     x, t = np.broadcast_to(x, shape), np.broadcast_to(t, shape)
     if w is not None:
         w = np.broadcast_to(w, shape)
     return x, t, w
+
+
+def _broadcast_shapes(a, b):
+    """NumPy's broadcasting rule for two shapes, spelled out (np.broadcast_shapes
+    stops at 32 dimensions; arrays have up to 64). ValueError if they clash."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    if any(p != q and 1 not in (p, q) for p, q in zip(a, b)):
+        raise ValueError(f"shapes {a} and {b} cannot be broadcast together")
+    return tuple(max(p, q) if 0 not in (p, q) else 0 for p, q in zip(a, b))
 
 
 def _mean(values):
@@ -119,7 +129,11 @@ def _grad_output(grad_output, loss_shape):
     if grad_output is None:
         return np.ones(loss_shape)
     g = _float64(grad_output)
-    if np.broadcast_shapes(g.shape, loss_shape) != tuple(loss_shape):
+    try:
+        fits = _broadcast_shapes(g.shape, loss_shape) == tuple(loss_shape)
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"grad_output: shape {g.shape} cannot be broadcast to {tuple(loss_shape)}")
     return np.broadcast_to(g, loss_shape)
 
