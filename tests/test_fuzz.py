@@ -158,7 +158,7 @@ class Memory:
 
 def _object_fingerprint(arr):
     if arr.dtype.hasobject:
-        return (arr.shape, [id(x) for x in arr.flat])
+        return (arr.shape, [id(x) for x in arr.reshape(-1)])  # (.flat stops at 32 dimensions)
     return (arr.shape, arr.dtype.str, arr.tobytes())
 
 
@@ -378,7 +378,9 @@ def place(mem, rng, a, lay):
         mem.watch(obj, repr)
     elif lay.form == "scalar":
         obj = arr.reshape(-1)[0] if arr.size == 1 else arr.tolist()
-    return Arg(obj, arr, as_numpy(obj) if lay.form in ("list", "scalar") else arr)
+    if lay.form in ("list", "scalar"):  # a copy: the caller's object does not refer to arr
+        return Arg(obj, None, as_numpy(obj))
+    return Arg(obj, arr, arr)
 
 
 def non_array(mem, obj):

@@ -170,6 +170,14 @@ struct Walker {
       for (int s = 0; s < kSlots; ++s) off[s] += op.strides[s][d - 1] - op.shape[d] * op.strides[s][d];
     }
   }
+  // Moves n elements forward, across rows.
+  void skip(int64_t n) {
+    for (int64_t k = 0; k < n;) {
+      const int64_t len = run() < n - k ? run() : n - k;
+      advance(len);
+      k += len;
+    }
+  }
   template <class T>
   T* at(int s) const {  // null for an absent operand
     return op.data[s] == nullptr ? nullptr : reinterpret_cast<T*>(op.data[s]) + off[s];
@@ -228,11 +236,7 @@ double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>
                                                 ptr[kGradOutput], ptr[kLossOut], ptr[kGradOut], n,
                                                 p, acc);
       transfer<Loss, kMode, false, T>(w, n, buf);
-      for (int64_t k = 0; k < n;) {  // advance over the chunk, run by run
-        const int64_t len = w.run() < n - k ? w.run() : n - k;
-        w.advance(len);
-        k += len;
-      }
+      w.skip(n);
     }
     pos += n;
   }
