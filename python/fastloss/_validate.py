@@ -192,10 +192,23 @@ def out_array(out, shape, dtype, inputs, name="out"):
         raise ValueError(f"{name}: dtype {out.dtype} does not match the gradient's dtype {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name}: array is read-only")
+    if _self_overlapping(out):
+        raise ValueError(f"{name}: its elements overlap each other (e.g. a writeable stride-0 view)")
     for arr in inputs:
         if arr is not None and isinstance(arr, np.ndarray) and np.may_share_memory(out, arr):
             raise ValueError(f"{name}: overlaps an input array")
     return out
+
+
+def _self_overlapping(a):
+    """True unless the strides prove that no two elements share memory (each
+    dimension, by increasing stride, steps over everything inside it)."""
+    extent = a.itemsize
+    for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent += stride * (n - 1)
+    return False
 
 
 def outs(out, count):
