@@ -132,7 +132,7 @@ class Case:
 # ------------------------------------------------------------ data makers
 
 
-def _values(rng, shape, kind):
+def sample_values(rng, shape, kind):
     """float64 values: 'normal' (continuous), 'grid' (multiples of 1/4 in
     [-2, 2]: exact in every dtype, so differences hit 0, +-0.5, +-1, +-2 — the
     kinks of every option set — exactly), 'special' (grid with NaN/+-inf)."""
@@ -164,8 +164,8 @@ def make_elementwise(rng, shape, dtype, *, values="normal", target_shape=None, t
     target_shape = shape if target_shape is None else target_shape
     target_dtype = dtype if target_dtype is None else target_dtype
     arrays = {
-        "input": _cast(_values(rng, shape, values), dtype),
-        "target": _cast(_values(rng, target_shape, values), target_dtype),
+        "input": _cast(sample_values(rng, shape, values), dtype),
+        "target": _cast(sample_values(rng, target_shape, values), target_dtype),
     }
     if weighted:
         # Positive weights (sum(w) is a divisor); multiples of 1/8 are exact in

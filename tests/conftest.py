@@ -26,36 +26,21 @@ with warnings.catch_warnings():
     except ImportError:  # pragma: no cover - optional in hypothesis
         pass
 
+
 # Bounded examples, no deadline (first calls pay for page faults, CI machines
 # are noisy), no example database written into the repository, and function-
 # scoped fixtures are fine: `isa`/`threads` set global state that is the same
 # for every example.
-settings.register_profile(
-    "ci",
-    max_examples=50,
-    deadline=None,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.register_profile(
-    "thorough",
-    max_examples=400,
-    deadline=None,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+def _profile(name, max_examples, suppress=(HealthCheck.function_scoped_fixture, HealthCheck.too_slow)):
+    settings.register_profile(name, max_examples=max_examples, deadline=None, database=None, print_blob=True,
+                              suppress_health_check=list(suppress))
+
+
+_profile("ci", 50)
+_profile("thorough", 400)
 # Long hostile-input fuzzing (meant for tests/test_fuzz.py, ~5 minutes):
 # HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_fuzz.py
-settings.register_profile(
-    "fuzz",
-    max_examples=10_000,
-    deadline=None,
-    database=None,
-    print_blob=True,
-    suppress_health_check=list(HealthCheck),
-)
+_profile("fuzz", 10_000, suppress=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

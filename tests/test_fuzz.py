@@ -50,7 +50,7 @@ import fastloss.nn
 from fastloss import _core
 from fastloss._api import REGISTRY
 
-from cases import BFLOAT16, CASES, assert_identical
+from cases import BFLOAT16, CASES, assert_identical, sample_values
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 KERNEL_FLOATS = (F32, F64, F16, BFLOAT16)
@@ -218,12 +218,11 @@ def native(dtype):
 
 
 def values(rng, shape, kind):
-    """float64 values of one kind."""
-    if kind == "normal":
-        return rng.standard_normal(shape) * 2.0
-    grid = rng.integers(-8, 9, size=shape) / 4.0
-    if kind == "grid":
-        return grid
+    """float64 values of one kind: cases.sample_values' 'normal' and 'grid',
+    plus a denser 'special' mix and 'huge' magnitudes."""
+    if kind in ("normal", "grid"):
+        return sample_values(rng, shape, kind)
+    grid = sample_values(rng, shape, "grid")
     if kind == "special":
         return np.where(rng.random(shape) < 0.3, rng.choice(SPECIAL, size=shape), grid)
     if kind == "huge":
