@@ -1,5 +1,5 @@
-"""Results are bitwise identical for any thread count and any run (API.md
-§4): reduced values, 'none' arrays and gradients, on sizes spanning many
+"""Results are bitwise identical for any thread count, any instruction-set
+level and any run: reduced values, 'none' arrays and gradients, on sizes spanning many
 8192-element reduction blocks (and above the parallel threshold), with
 contiguous, strided, transposed and broadcast operands. Also: calls from
 many Python threads at once give the same results as serial calls."""
@@ -81,26 +81,29 @@ def test_half_types_identical_across_threads(restore_threads, case):
                 assert_identical(a, b, f"{np.dtype(dtype).name}, {n} threads")
 
 
-@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)
-def test_identical_across_isas_for_float64_elementwise(case):
-    """Per-element results do not depend on the instruction set for float64
-    'none' losses and gradients of +, -, *, / and comparisons (IEEE exact
-    operations, no reassociation) — only sums may differ in the last bits."""
-    arrays = case.make(np.random.default_rng(5), (10_007,), np.dtype(np.float64), values="special",
-                       weighted=case.weighted)
+@pytest.mark.parametrize("case, options", case_options(ELEMENTWISE))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_bitwise_identical_across_isas(restore_threads, case, options, dtype):
+    """Every result, reduced ones included, is bitwise the same under
+    FASTLOSS_ISA=baseline, avx2 and avx512: the summation slots do not depend
+    on the vector width, and the regression losses use only IEEE-exact
+    operations (no FMA contraction)."""
+    layouts = _layouts(case, np.dtype(dtype))
+    layouts["special"] = case.make(np.random.default_rng(5), (10_007,), np.dtype(dtype), values="special",
+                                   weighted=case.weighted)
     before = fastloss._core.current_isa()
-    results = {}
+    isas = fastloss._core.available_isas()
+    fastloss.set_num_threads(2)
     try:
-        for isa in fastloss._core.available_isas():
-            fastloss._core.select_isa(isa)
-            results[isa] = (case.call(case.forward, arrays, reduction="none"),
-                            case.call(case.backward, arrays, reduction="none"))
+        for name, arrays in layouts.items():
+            fastloss._core.select_isa(isas[0])
+            reference = _results(case, arrays, options)
+            for isa in isas[1:]:
+                fastloss._core.select_isa(isa)
+                for i, (a, b) in enumerate(zip(_results(case, arrays, options), reference)):
+                    assert_identical(a, b, f"{name}, {isa} vs {isas[0]}, result {i}")
     finally:
         fastloss._core.select_isa(before)
-    first = results[fastloss._core.available_isas()[0]]
-    for isa, (value, grad) in results.items():
-        np.testing.assert_allclose(value, first[0], rtol=4e-16, atol=0, err_msg=isa)
-        np.testing.assert_allclose(grad, first[1], rtol=4e-16, atol=0, err_msg=isa)
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)

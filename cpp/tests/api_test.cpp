@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -112,9 +114,121 @@ void check_layout(fastloss::Pointwise loss, const char* name, int64_t rows, int6
   expect(ok, what + ": none + grad");
 }
 
+// Arguments the API can check are rejected with std::invalid_argument before
+// anything is read or written (the output buffer keeps its sentinel).
+void check_errors() {
+  float x[4] = {1, 2, 3, 4}, y[4] = {0, 0, 0, 0}, g[4] = {7, 7, 7, 7};
+  auto base = [&] {
+    fastloss::PointwiseArgs a;
+    a.ndim = 1;
+    a.shape[0] = 4;
+    a.input.data = x;
+    a.input.strides[0] = 1;
+    a.target.data = y;
+    a.target.strides[0] = 1;
+    a.grad_out.data = g;
+    a.grad_out.strides[0] = 1;
+    a.want_grad = true;
+    return a;
+  };
+  const auto Mse = fastloss::Pointwise::Mse;
+  const auto F32 = fastloss::DType::Float32;
+  struct Bad {
+    const char* what;
+    fastloss::Pointwise loss;
+    fastloss::DType dtype;
+    void (*edit)(fastloss::PointwiseArgs&);
+  } bad[] = {
+      {"null target", Mse, F32, [](fastloss::PointwiseArgs& a) { a.target.data = nullptr; }},
+      {"null input", Mse, F32, [](fastloss::PointwiseArgs& a) { a.input.data = nullptr; }},
+      {"null grad_out", Mse, F32, [](fastloss::PointwiseArgs& a) { a.grad_out.data = nullptr; }},
+      {"ndim 9", Mse, F32, [](fastloss::PointwiseArgs& a) { a.ndim = 9; }},
+      {"ndim -1", Mse, F32, [](fastloss::PointwiseArgs& a) { a.ndim = -1; }},
+      {"negative shape", Mse, F32, [](fastloss::PointwiseArgs& a) { a.shape[0] = -4; }},
+      {"numel overflow", Mse, F32,
+       [](fastloss::PointwiseArgs& a) {
+         a.ndim = 3;
+         a.shape[0] = a.shape[1] = a.shape[2] = int64_t(1) << 22;
+       }},
+      {"nothing to compute", Mse, F32,
+       [](fastloss::PointwiseArgs& a) { a.want_value = a.want_grad = false; }},
+      {"unknown loss", static_cast<fastloss::Pointwise>(99), F32, [](fastloss::PointwiseArgs&) {}},
+      {"unknown dtype", Mse, static_cast<fastloss::DType>(7), [](fastloss::PointwiseArgs&) {}},
+      {"negative beta", fastloss::Pointwise::SmoothL1, F32, [](fastloss::PointwiseArgs& a) { a.param = -1; }},
+      {"NaN beta", fastloss::Pointwise::SmoothL1, F32, [](fastloss::PointwiseArgs& a) { a.param = NAN; }},
+      {"zero delta", fastloss::Pointwise::Huber, F32, [](fastloss::PointwiseArgs& a) { a.param = 0; }},
+      {"Sum with a gradient", fastloss::Pointwise::Sum, F32, [](fastloss::PointwiseArgs&) {}},
+  };
+  for (const Bad& b : bad) {
+    fastloss::PointwiseArgs a = base();
+    b.edit(a);
+    bool threw = false;
+    try {
+      fastloss::pointwise(b.loss, b.dtype, a);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    expect(threw, std::string("invalid_argument for ") + b.what);
+    expect(g[0] == 7 && g[3] == 7, std::string("nothing written for ") + b.what);
+    if (a.ndim > 8) continue;
+    threw = false;
+    try {
+      fastloss::coalesce(a);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    if (a.ndim < 0 || a.shape[0] < 0 || a.shape[0] == int64_t(1) << 22) expect(threw, std::string("coalesce: ") + b.what);
+  }
+  // Empty arrays read nothing: absent pointers are fine there.
+  fastloss::PointwiseArgs empty;
+  empty.ndim = 1;
+  empty.shape[0] = 0;
+  expect(fastloss::pointwise(Mse, F32, empty) == 0.0, "empty call without pointers");
+}
+
+// Several threads calling at once (one owns the pool, the others run on their
+// own thread) get the single-threaded bits.
+void check_concurrent_callers() {
+  const int64_t n = 3 * 8192 * 16 + 77;
+  std::vector<double> x(n), y(n);
+  std::mt19937 rng(7);
+  std::normal_distribution<double> normal;
+  for (auto& v : x) v = normal(rng);
+  for (auto& v : y) v = normal(rng);
+  fastloss::PointwiseArgs a;
+  a.ndim = 1;
+  a.shape[0] = n;
+  a.input.data = x.data();
+  a.input.strides[0] = 1;
+  a.target.data = y.data();
+  a.target.strides[0] = 1;
+  fastloss::set_num_threads(1);
+  const double one = fastloss::pointwise(fastloss::Pointwise::Mse, fastloss::DType::Float64, a);
+  fastloss::set_num_threads(2);
+  std::vector<double> got(6 * 20);
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 6; ++t)
+    callers.emplace_back([&, t] {
+      for (int k = 0; k < 20; ++k)
+        got[t * 20 + k] = fastloss::pointwise(fastloss::Pointwise::Mse, fastloss::DType::Float64, a);
+    });
+  for (auto& c : callers) c.join();
+  bool same = true;
+  for (double v : got) same = same && std::memcmp(&v, &one, sizeof v) == 0;
+  expect(same, "concurrent callers: bitwise the one-thread result");
+  // Huge settings are capped, never a crash.
+  fastloss::set_num_threads(1 << 30);
+  expect(fastloss::get_num_threads() >= 1 && fastloss::get_num_threads() <= 4096, "thread count capped");
+  const double capped = fastloss::pointwise(fastloss::Pointwise::Mse, fastloss::DType::Float64, a);
+  expect(std::memcmp(&capped, &one, sizeof one) == 0, "capped thread count: same bits");
+  fastloss::set_num_threads(2);
+}
+
 }  // namespace
 
 int main() {
+  check_errors();
+  check_concurrent_callers();
   const struct {
     fastloss::Pointwise loss;
     const char* name;

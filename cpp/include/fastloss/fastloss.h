@@ -3,11 +3,25 @@
 // Arrays are described by a data pointer and strides counted in elements (not
 // bytes); a stride of 0 broadcasts. All arrays of one call share one logical
 // shape (the loss's shape) of at most kMaxDims dimensions. The caller owns every
-// buffer; the kernels allocate nothing proportional to the data.
+// buffer; the kernels allocate nothing proportional to the data (a few KB of
+// stack per thread).
 //
-// Results are bitwise identical for any thread count: sums are taken over fixed
-// blocks of the flattened (C-order) index and the block sums are combined in
-// block order, in double precision.
+// Results are bitwise identical for any thread count and any instruction-set
+// level: sums are taken in double precision over fixed blocks of the flattened
+// (C-order) index, in a fixed order inside each block, and the block sums are
+// combined in block order.
+//
+// Errors: pointwise() and coalesce() check what they can see (ndim in
+// [0, kMaxDims], shape[d] >= 0 and an element count that fits int64, the
+// operands the loss needs present, known enum values, beta >= 0 / delta > 0)
+// and throw std::invalid_argument with a message naming the field; nothing is
+// read or written then. They cannot see buffer sizes: every pointer/stride
+// combination the shape reaches must lie inside the caller's buffers, and
+// written arrays (loss_out, grad_out) must not overlap read ones.
+//
+// Threads: a pool of our own (no OpenMP runtime needed to link), safe to use
+// from several threads at once (a call that finds the pool busy runs on its
+// own thread) and in a child forked after multi-threaded calls.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +59,7 @@ struct PointwiseArgs {
 
 // Runs one pointwise loss. Returns the sum over all elements of
 // weight * loss when want_value and loss_out is absent, else 0.
+// Throws std::invalid_argument for arguments it can check (see above).
 double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args);
 
 // Merges adjacent dimensions that every present operand walks contiguously,
@@ -52,12 +67,16 @@ double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args);
 // for callers that want to inspect the effective layout.
 void coalesce(PointwiseArgs& args);
 
-// Threads used by the kernels (>= 1). Small inputs always run on one thread.
+// Threads used by the kernels. set_num_threads clamps n to [1, 4 x the CPUs
+// this process may use]; get_num_threads returns the clamped value. Calls
+// under 32768 elements run on one thread, and a call never uses more threads
+// than it has blocks of 8192 elements.
 void set_num_threads(int n);
 int get_num_threads();
 
-// Instruction-set levels: "baseline" (SSE2), "avx2" (AVX2+FMA), "avx512"
-// (F/BW/DQ/VL). available_isas() lists those compiled in and supported by this
+// Instruction-set levels: "baseline" (SSE2), "avx2" (AVX2, FMA, F16C), "avx512"
+// (avx2 + F/BW/DQ/VL), each only where the OS also enables its registers.
+// available_isas() lists those compiled in and supported by this
 // CPU, lowest first, separated by commas.
 const char* current_isa();
 const char* available_isas();

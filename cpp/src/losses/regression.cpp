@@ -56,8 +56,10 @@ double pointwise(Pointwise loss, const PointwiseArgs& a) {
     case Pointwise::L1: return run_mode<L1, T>(mode, op, numel, p);
     case Pointwise::Mse: return run_mode<Mse, T>(mode, op, numel, p);
     case Pointwise::SmoothL1:
-      // beta == 0 is exactly L1, forward and backward (as torch dispatches it).
-      if (a.param == 0.0) return run_mode<L1, T>(mode, op, numel, p);
+      // beta == 0 is exactly L1, forward and backward (as torch dispatches
+      // it). Tested in T: a beta that rounds to 0 in float32 (1e-50) would
+      // otherwise give 0/0 gradients at d == 0.
+      if (p.param == T(0)) return run_mode<L1, T>(mode, op, numel, p);
       return run_mode<SmoothL1, T>(mode, op, numel, p);
     case Pointwise::Huber: return run_mode<Huber, T>(mode, op, numel, p);
     case Pointwise::Sum: return run_mode<Identity, T>(mode, op, numel, p);

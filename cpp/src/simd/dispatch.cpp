@@ -1,13 +1,18 @@
 // Run-time choice of the instruction-set level, the thread setting, layout
 // normalisation and the public C++ entry points.
-#include <omp.h>
-
 #include <atomic>
+#include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <string>
+
+#if FASTLOSS_X86_LEVELS
+#include <cpuid.h>
+#endif
 
 #include "fastloss/fastloss.h"
 #include "simd/kernel_table.h"
+#include "simd/parallel.h"
 
 namespace fastloss {
 namespace {
@@ -21,16 +26,38 @@ struct Level {
 
 bool always() { return true; }
 #if FASTLOSS_X86_LEVELS
-// __builtin_cpu_supports also checks that the OS saves the wider registers.
-bool has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+// What each level's flags let the compiler emit (CMakeLists.txt), read from
+// cpuid, and whether the OS saves the registers (XCR0).
+struct CpuFeatures {
+  bool avx2 = false;    // AVX, AVX2, FMA, F16C, with YMM state enabled
+  bool avx512 = false;  // avx2 + AVX-512 F/BW/DQ/VL, with ZMM/opmask state enabled
+};
+
+CpuFeatures read_cpu() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!osxsave || !avx) return f;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const bool ymm_state = (xcr0_lo & 0x6u) == 0x6u;
+  const bool zmm_state = (xcr0_lo & 0xE6u) == 0xE6u;
+  if (__get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512dq = b & (1u << 17),
+             avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
+  f.avx2 = ymm_state && avx2 && fma && f16c;
+  f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl;
+  return f;
 }
-bool has_avx512() {
-  __builtin_cpu_init();
-  return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = read_cpu();
+  return f;
 }
+bool has_avx2() { return cpu().avx2; }
+bool has_avx512() { return cpu().avx512; }
 #endif
 
 // Lowest first.
@@ -51,7 +78,7 @@ const detail::KernelTable* best_table() {
 }
 
 std::atomic<const detail::KernelTable*> g_table{best_table()};
-std::atomic<int> g_threads{omp_get_num_procs() > 0 ? omp_get_num_procs() : 1};
+std::atomic<int> g_threads{detail::available_cpus()};
 
 }  // namespace
 
@@ -61,7 +88,10 @@ int threads_for(int64_t numel) {
 }
 }  // namespace detail
 
-void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
+void set_num_threads(int n) {
+  const int cap = detail::max_threads();
+  g_threads.store(n < 1 ? 1 : (n > cap ? cap : n));
+}
 int get_num_threads() { return g_threads.load(); }
 
 const char* current_isa() { return g_table.load()->name; }
@@ -89,7 +119,52 @@ bool select_isa(const char* name) {
   return false;
 }
 
+namespace {
+
+[[noreturn]] void invalid(const std::string& what) {
+  throw std::invalid_argument("fastloss::pointwise: " + what);
+}
+
+void check_shape(const PointwiseArgs& a) {
+  if (a.ndim < 0 || a.ndim > kMaxDims)
+    invalid("ndim: " + std::to_string(a.ndim) + " is outside [0, " + std::to_string(kMaxDims) + "]");
+  int64_t numel = 1;
+  for (int d = 0; d < a.ndim; ++d) {
+    if (a.shape[d] < 0) invalid("shape[" + std::to_string(d) + "]: negative (" + std::to_string(a.shape[d]) + ")");
+    if (__builtin_mul_overflow(numel, a.shape[d], &numel)) invalid("shape: the element count overflows int64");
+  }
+}
+
+int64_t numel_of(const PointwiseArgs& a) {
+  int64_t numel = 1;
+  for (int d = 0; d < a.ndim; ++d) numel *= a.shape[d];
+  return numel;
+}
+
+void check(Pointwise loss, DType dtype, const PointwiseArgs& a) {
+  if (static_cast<unsigned>(loss) > static_cast<unsigned>(Pointwise::Sum))
+    invalid("loss: unknown value " + std::to_string(static_cast<int>(loss)));
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    invalid("dtype: unknown value " + std::to_string(static_cast<int>(dtype)));
+  check_shape(a);
+  if (!a.want_value && !a.want_grad) invalid("want_value and want_grad are both false: nothing to compute");
+  if (loss == Pointwise::Sum) {
+    if (a.want_grad) invalid("want_grad: the Sum kernel has no gradient");
+    if (a.weight.data != nullptr || a.grad_output.data != nullptr)
+      invalid("weight/grad_output: the Sum kernel takes one array");
+  }
+  if (loss == Pointwise::SmoothL1 && !(a.param >= 0)) invalid("param: SmoothL1's beta must be >= 0");
+  if (loss == Pointwise::Huber && !(a.param > 0)) invalid("param: Huber's delta must be > 0");
+  if (numel_of(a) == 0) return;  // nothing is read or written: absent pointers are fine
+  if (a.input.data == nullptr) invalid("input.data: null");
+  if (loss != Pointwise::Sum && a.target.data == nullptr) invalid("target.data: null (the loss takes two inputs)");
+  if (a.want_grad && a.grad_out.data == nullptr) invalid("grad_out.data: null while want_grad");
+}
+
+}  // namespace
+
 void coalesce(PointwiseArgs& a) {
+  check_shape(a);
   StridedArray* arrays[] = {&a.input, &a.target, &a.weight, &a.grad_output, &a.loss_out, &a.grad_out};
   // Drop size-1 dimensions (their strides never matter); keep size-0 ones.
   int nd = 0;
@@ -130,6 +205,7 @@ void coalesce(PointwiseArgs& a) {
 }
 
 double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args) {
+  check(loss, dtype, args);
   PointwiseArgs a = args;
   coalesce(a);
   return g_table.load()->pointwise[static_cast<int>(dtype)](loss, a);

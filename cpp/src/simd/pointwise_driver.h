@@ -1,7 +1,7 @@
 // The element-wise driver: walks N-d strided operands, runs a loss functor
 // with SIMD, writes per-element losses and/or gradients, and sums losses over
-// fixed blocks so results do not depend on the thread count or on the layout
-// of any operand.
+// fixed blocks so results depend neither on the thread count, nor on the
+// layout of any operand, nor on the instruction-set level.
 //
 // Structure of one call over the flattened (C-order) index space [0, numel):
 //   block  kBlock elements at fixed boundaries -> one double partial sum;
@@ -10,18 +10,23 @@
 //          that every operand walks with unit stride is processed in place;
 //          any other chunk (row ends, strides, broadcast, negative strides) is
 //          gathered into stack buffers first and its outputs scattered after.
-// Inside a block, flat position j always lands in the same accumulator lane
-// (four vector accumulators, lane j mod 4L), whichever path a chunk took, so
-// the sum is a function of the values alone. Lanes accumulate in T (at most
-// kBlock / 4L terms each, 128 for float32 on AVX-512), then are added in
-// double; the < 4L elements after the last full step of the array are added
-// in double. float32 sums stay within ~1e-7 relative of float64.
+//   slot   flat position j of a block adds its loss (converted to double) into
+//          summation slot j mod kSumSlots. The slot count is fixed (16), not
+//          the vector width: an AVX-512 float32 vector fills 16 slots, an SSE2
+//          one 4 of them, so every level adds the same numbers in the same
+//          order. At the block's end the slots are added as a fixed pairwise
+//          tree.
+// A slot holds at most kBlock / 16 = 512 terms added in double, so a float32
+// sum is the float64 sum of the float32 per-element losses to ~1e-13 relative
+// (what remains is the per-element rounding of each loss, < 2^-24 relative),
+// and the result is bitwise identical under FASTLOSS_ISA=baseline|avx2|avx512
+// wherever the per-element math is (no FMA contraction: -ffp-contract=off).
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "fastloss/fastloss.h"
+#include "simd/parallel.h"
 #include "simd/vec.h"
 
 namespace fastloss {
@@ -35,8 +40,15 @@ namespace FASTLOSS_ISA_NS {
 // result: changing them changes results in the last bits.
 constexpr int64_t kBlock = 8192;
 constexpr int64_t kChunk = 512;
+// Summation slots (see above) and the elements of one unrolled loop step.
+constexpr int kSumSlots = 16;
+constexpr int64_t kUnroll = 4 * kSumSlots;
+// Blocks whose partial sums one parallel round keeps on the stack: the driver
+// allocates nothing proportional to the data.
+constexpr int64_t kRound = 1024;
 static_assert(kBlock % kChunk == 0, "chunks tile blocks");
-static_assert(kChunk % (4 * kVectorBytes / 4) == 0, "a chunk is whole 4-vector steps");
+static_assert(kChunk % kUnroll == 0, "a chunk is whole unrolled steps");
+static_assert(kSumSlots % (kVectorBytes / 4) == 0, "a float vector covers whole slots");
 
 // Per-call loss parameters in the element type.
 template <class T>
@@ -89,42 +101,65 @@ inline V step(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout, 
   return value;
 }
 
-// Four vector accumulators of one block.
-template <class V>
-struct Accumulators {
-  V a0, a1, a2, a3;
+// The kSumSlots double sums of one block: vector accumulators (slot s is lane
+// s % LD of a[s / LD]) and, for the array's last < kSumSlots elements, one
+// scalar per slot.
+struct SumSlots {
+  VecD a[kSumSlots / kLanes<double>];
+  double tail[kSumSlots];
+
+  void clear() {
+    for (VecD& v : a) v = splat<VecD>(0.0);
+    for (double& t : tail) t = 0.0;
+  }
+  // Adds vector `k` of one kSumSlots-element step (lanes k*L .. k*L+L-1).
+  void add(int k, VecD v) { a[k] += v; }
+  void add(int k, VecF v) {
+    a[2 * k] += widen(v, 0);
+    a[2 * k + 1] += widen(v, 1);
+  }
+  // The block's sum: slots in order, then a fixed pairwise tree.
+  double total() const {
+    double slot[kSumSlots];
+    store(slot, a[0]);
+    for (int k = 1; k < kSumSlots / kLanes<double>; ++k) store(slot + k * kLanes<double>, a[k]);
+    for (int s = 0; s < kSumSlots; ++s) slot[s] += tail[s];
+    for (int width = kSumSlots / 2; width > 0; width /= 2)
+      for (int s = 0; s < width; ++s) slot[s] += slot[s + width];
+    return slot[0];
+  }
 };
 
-// Runs Loss over n contiguous elements starting at a multiple of 4L from the
-// block start; n is a multiple of 4L except for the array's last elements,
-// whose loss is returned (in double) rather than accumulated.
-template <class Loss, int kMode, class T, class V>
-inline double run_contiguous(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout,
-                             int64_t n, const Params<T>& p, Accumulators<V>& acc) {
+// Runs Loss over n contiguous elements whose first one sits at a multiple of
+// kSumSlots from the block start; n is a multiple of kSumSlots except for the
+// array's last elements.
+template <class Loss, int kMode, class T>
+inline void run_contiguous(const T* x, const T* y, const T* w, const T* g, T* lout, T* gout, int64_t n,
+                           const Params<T>& p, SumSlots& sums) {
+  using V = typename VecOf<T>::type;
   constexpr int L = kLanes<T>;
+  constexpr int kVectorsPerStep = kSumSlots / L;
   constexpr bool kSum = (kMode & kValueSum) != 0;
   const V vparam = splat<V>(p.param);
   const V vscale = splat<V>(p.scale);
-  V a0 = acc.a0, a1 = acc.a1, a2 = acc.a2, a3 = acc.a3;
   int64_t i = 0;
-#define FASTLOSS_STEP(k) step<Loss, kMode, V>(x, y, w, g, lout, gout, i + (k) * L, vparam, vscale)
-  for (; i + 4 * L <= n; i += 4 * L) {
-    const V v0 = FASTLOSS_STEP(0), v1 = FASTLOSS_STEP(1), v2 = FASTLOSS_STEP(2), v3 = FASTLOSS_STEP(3);
-    if constexpr (kSum) {
-      a0 += v0;
-      a1 += v1;
-      a2 += v2;
-      a3 += v3;
+  // One kSumSlots-element step: vector k adds into slots k*L .. k*L+L-1.
+  auto slots_step = [&](int64_t at) {
+#pragma GCC unroll 16
+    for (int k = 0; k < kVectorsPerStep; ++k) {
+      const V v = step<Loss, kMode, V>(x, y, w, g, lout, gout, at + k * L, vparam, vscale);
+      if constexpr (kSum) sums.add(k, v);
     }
+  };
+  for (; i + kUnroll <= n; i += kUnroll) {
+#pragma GCC unroll 4
+    for (int64_t u = 0; u < kUnroll; u += kSumSlots) slots_step(i + u);
   }
-#undef FASTLOSS_STEP
-  acc = {a0, a1, a2, a3};
-  double tail = 0;
-  for (; i < n; ++i) {
+  for (; i + kSumSlots <= n; i += kSumSlots) slots_step(i);
+  for (int s = 0; i < n; ++i, ++s) {
     const T value = step<Loss, kMode, T>(x, y, w, g, lout, gout, i, p.param, p.scale);
-    if constexpr (kSum) tail += static_cast<double>(value);
+    if constexpr (kSum) sums.tail[s] += static_cast<double>(value);
   }
-  return tail;
 }
 
 // Which slots a mode touches.
@@ -209,13 +244,12 @@ inline void transfer(Walker w, int64_t n, T (*buf)[kChunk]) {
 // kBlock); returns its loss sum.
 template <class Loss, int kMode, class T>
 double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>& p) {
-  using V = typename VecOf<T>::type;
   const int inner = op.ndim - 1;
   bool unit = true;  // every used operand has unit stride along the innermost dimension
   for (int s = 0; s < kSlots; ++s)
     if (uses<Loss, kMode>(s) && op.strides[s][inner] != 1) unit = false;
-  Accumulators<V> acc{splat<V>(T(0)), splat<V>(T(0)), splat<V>(T(0)), splat<V>(T(0))};
-  double tail = 0;
+  SumSlots sums;
+  sums.clear();
   Walker w(op, begin);
   alignas(64) T buf[kSlots][kChunk];
   for (int64_t pos = begin; pos < end;) {
@@ -223,58 +257,68 @@ double run_block(const Operands& op, int64_t begin, int64_t end, const Params<T>
     int64_t n = unit ? (w.run() < left ? w.run() : left) : 0;
     if (n < left) n -= n % kChunk;  // in-place runs end on a chunk boundary or the block end
     if (n > 0) {
-      tail += run_contiguous<Loss, kMode, T, V>(w.at<T>(kInput), w.at<T>(kTarget), w.at<T>(kWeight),
-                                                w.at<T>(kGradOutput), w.at<T>(kLossOut),
-                                                w.at<T>(kGradOut), n, p, acc);
+      run_contiguous<Loss, kMode, T>(w.at<T>(kInput), w.at<T>(kTarget), w.at<T>(kWeight),
+                                     w.at<T>(kGradOutput), w.at<T>(kLossOut), w.at<T>(kGradOut), n, p,
+                                     sums);
       w.advance(n);
     } else {  // one chunk through the buffers
       n = left < kChunk ? left : kChunk;
       T* ptr[kSlots];
       for (int s = 0; s < kSlots; ++s) ptr[s] = buf[s];
       transfer<Loss, kMode, true, T>(w, n, buf);
-      tail += run_contiguous<Loss, kMode, T, V>(ptr[kInput], ptr[kTarget], ptr[kWeight],
-                                                ptr[kGradOutput], ptr[kLossOut], ptr[kGradOut], n,
-                                                p, acc);
+      run_contiguous<Loss, kMode, T>(ptr[kInput], ptr[kTarget], ptr[kWeight], ptr[kGradOutput],
+                                     ptr[kLossOut], ptr[kGradOut], n, p, sums);
       transfer<Loss, kMode, false, T>(w, n, buf);
       w.skip(n);
     }
     pos += n;
   }
   if constexpr ((kMode & kValueSum) == 0) return 0.0;
-  constexpr int L = kLanes<T>;
-  T lanes[L];
-  store(lanes, (acc.a0 + acc.a1) + (acc.a2 + acc.a3));
-  double sum = 0;
-  for (int k = 0; k < L; ++k) sum += static_cast<double>(lanes[k]);
-  return sum + tail;
+  return sums.total();
 }
 
+// One parallel round: blocks [first, first + count) into partial[0, count).
+template <class Loss, int kMode, class T>
+struct Round {
+  const Operands* op;
+  const Params<T>* p;
+  int64_t numel;
+  int64_t first;
+  double* partial;
+
+  static void blocks(void* context, int64_t begin, int64_t end) {
+    const Round& r = *static_cast<const Round*>(context);
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t b = r.first + k;
+      const int64_t stop = (b + 1) * kBlock < r.numel ? (b + 1) * kBlock : r.numel;
+      r.partial[k] = run_block<Loss, kMode, T>(*r.op, b * kBlock, stop, *r.p);
+    }
+  }
+};
+
 // Runs a whole call; returns the total loss sum (0 unless kValueSum).
+// Blocks go to threads in rounds of at most kRound, whose partial sums live on
+// the stack and are added to the total in block order after each round.
 template <class Loss, int kMode, class T>
 double run(const Operands& op, int64_t numel, const Params<T>& p) {
   if (numel <= 0) return 0.0;
   const int64_t nblocks = (numel + kBlock - 1) / kBlock;
-  const int nt = nblocks > 1 ? detail::threads_for(numel) : 1;
-  double* partial = nt > 1 ? static_cast<double*>(std::malloc(sizeof(double) * nblocks)) : nullptr;
-  if (partial == nullptr) {
-    double total = 0;
+  const int threads = nblocks > 1 ? detail::threads_for(numel) : 1;
+  double total = 0;
+  if (threads <= 1) {
     for (int64_t b = 0; b < nblocks; ++b) {
-      const int64_t end = (b + 1) * kBlock < numel ? (b + 1) * kBlock : numel;
-      total += run_block<Loss, kMode, T>(op, b * kBlock, end, p);
+      const int64_t stop = (b + 1) * kBlock < numel ? (b + 1) * kBlock : numel;
+      total += run_block<Loss, kMode, T>(op, b * kBlock, stop, p);
     }
     return total;
   }
-  // Blocks are handed out dynamically (a descheduled thread does not hold the
-  // others up); each block writes its own partial, so the order of work does
-  // not touch the result.
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
-  for (int64_t b = 0; b < nblocks; ++b) {
-    const int64_t end = (b + 1) * kBlock < numel ? (b + 1) * kBlock : numel;
-    partial[b] = run_block<Loss, kMode, T>(op, b * kBlock, end, p);
+  double partial[kRound];
+  for (int64_t first = 0; first < nblocks; first += kRound) {
+    const int64_t count = nblocks - first < kRound ? nblocks - first : kRound;
+    Round<Loss, kMode, T> round{&op, &p, numel, first, partial};
+    detail::parallel_for(count, threads, 2, &Round<Loss, kMode, T>::blocks, &round);
+    for (int64_t k = 0; k < count; ++k) total += partial[k];
   }
-  double total = 0;
-  for (int64_t b = 0; b < nblocks; ++b) total += partial[b];
-  std::free(partial);
   return total;
 }
 

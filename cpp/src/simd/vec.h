@@ -70,6 +70,15 @@ inline void store(T* p, V v) {
   std::memcpy(p, &v, sizeof(V));
 }
 
+// Half of a float vector, and lanes [half * L/2, (half + 1) * L/2) of `v`
+// widened to double (exact). The memcpy compiles to a register extract.
+typedef float HalfF __attribute__((vector_size(kVectorBytes / 2)));
+inline VecD widen(VecF v, int half) {
+  HalfF h;
+  std::memcpy(&h, reinterpret_cast<const char*>(&v) + half * sizeof(HalfF), sizeof(HalfF));
+  return __builtin_convertvector(h, VecD);
+}
+
 // Broadcast a scalar to V (V may itself be the scalar type).
 // Constants are converted to the element type first, so float math stays float.
 template <class V, class S>
