@@ -12,6 +12,12 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#else
+#error "fastloss kernels: x86-64 only for now (vec.h widen)"
+#endif
+
 #ifndef FASTLOSS_ISA_NS
 #error "FASTLOSS_ISA_NS must name the instruction-set namespace of this translation unit"
 #endif
@@ -70,13 +76,18 @@ inline void store(T* p, V v) {
   std::memcpy(p, &v, sizeof(V));
 }
 
-// Half of a float vector, and lanes [half * L/2, (half + 1) * L/2) of `v`
-// widened to double (exact). The memcpy compiles to a register extract.
-typedef float HalfF __attribute__((vector_size(kVectorBytes / 2)));
+// Lanes [half * L/2, (half + 1) * L/2) of a float vector widened to double
+// (exact): one extract and one convert per half, no trip through memory.
 inline VecD widen(VecF v, int half) {
-  HalfF h;
-  std::memcpy(&h, reinterpret_cast<const char*>(&v) + half * sizeof(HalfF), sizeof(HalfF));
-  return __builtin_convertvector(h, VecD);
+#if defined(__AVX512F__)
+  const __m256 h = half == 0 ? _mm512_castps512_ps256(v)
+                             : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  return _mm512_cvtps_pd(h);
+#elif defined(__AVX__)
+  return _mm256_cvtps_pd(half == 0 ? _mm256_castps256_ps128(v) : _mm256_extractf128_ps(v, 1));
+#else
+  return _mm_cvtps_pd(half == 0 ? v : _mm_movehl_ps(v, v));
+#endif
 }
 
 // Broadcast a scalar to V (V may itself be the scalar type).
