@@ -6,8 +6,6 @@ Every loss ``f`` comes with ``f_backward`` (the gradient of
 ``f_value_and_grad`` (both, from one fused pass). Both take ``grad_output=``
 (default: ones) and ``out=`` (buffers for the gradients)."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from . import _elementwise as _ew
