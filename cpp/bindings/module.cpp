@@ -399,6 +399,7 @@ bool view_of(PyObject* obj, View& v) {
 // True unless the strides prove that no two elements share memory (as
 // _validate._self_overlapping).
 bool self_overlapping(const View& v) {
+  if (v.numel() == 0) return false;
   std::pair<int64_t, int64_t> dims[kMaxDims];
   int n = 0;
   for (int d = 0; d < v.ndim; ++d)

@@ -233,7 +233,10 @@ def out_array(out, shape, dtype, inputs, name="out"):
 
 def _self_overlapping(a):
     """True unless the strides prove that no two elements share memory (each
-    dimension, by increasing stride, steps over everything inside it)."""
+    dimension, by increasing stride, steps over everything inside it). An
+    empty array has no elements to overlap (its strides may be anything)."""
+    if a.size == 0:
+        return False
     extent = a.itemsize
     for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
         if stride < extent:
