@@ -39,11 +39,11 @@ def get_num_threads():
 
 def _default_threads():
     """The thread count at import. ``FASTLOSS_NUM_THREADS`` is ours: a value
-    that is not an int from 1 to 2**31 - 1 is ignored with a RuntimeWarning
-    naming it. ``OMP_NUM_THREADS`` (set for torch, NumPy's BLAS...) is a
-    default only when FASTLOSS_NUM_THREADS is unset; OpenMP's list form
-    ("4,2": nested levels) gives its first entry, and an invalid value is
-    ignored silently (the OpenMP runtime reports it)."""
+    that is not an int from 1 to 2**31 - 1 is ignored (as if unset) with a
+    RuntimeWarning naming it. ``OMP_NUM_THREADS`` (set for torch, NumPy's
+    BLAS...) is the default when FASTLOSS_NUM_THREADS is unset; OpenMP's list
+    form ("4,2": nested levels) gives its first entry, and an invalid value
+    is ignored silently (not ours; the OpenMP runtime reports it)."""
     env = _os.environ.get("FASTLOSS_NUM_THREADS")
     if env:
         n = _v.thread_count_env(env)
@@ -54,12 +54,11 @@ def _default_threads():
             RuntimeWarning,
             stacklevel=3,
         )
-    else:
-        omp = _os.environ.get("OMP_NUM_THREADS")
-        if omp:
-            n = _v.thread_count_env(omp.split(",")[0])
-            if n is not None:
-                return n
+    omp = _os.environ.get("OMP_NUM_THREADS")
+    if omp:
+        n = _v.thread_count_env(omp.split(",")[0])
+        if n is not None:
+            return n
     try:
         return max(1, len(_os.sched_getaffinity(0)))
     except (AttributeError, OSError):

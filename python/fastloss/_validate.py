@@ -106,7 +106,7 @@ def check_real(arr, name):
 
 
 # Values without a dtype of their own (NumPy 2's "weak" Python scalars, and
-# lists/tuples, which API.md treats alike). Exact types: np.float64 is a
+# lists/tuples, which fastloss treats alike). Exact types: np.float64 is a
 # subclass of float but has a dtype.
 _WEAK = frozenset((float, int, bool, list, tuple))
 
