@@ -558,14 +558,18 @@ class Call:
     def value_dtype(self):
         """API.md §4: the floating arrays promote (float64 if any, else their
         common half/single type, else float32)."""
-        dtypes = []
+        strong, weak = [], []
         for name, arg in [*self.arrays.items(), *self.options.items()]:
             if name == "reduction" or not isinstance(arg, Arg) or arg.numpy is None:
                 continue
             if name not in self.spec.arrays and self.spec.options[name] is not None:
                 continue  # a scalar option (beta, margin...) does not promote; weight-like ones (None) do
             if is_float(arg.numpy.dtype):
-                dtypes.append(native(arg.numpy.dtype))
+                # Python scalars and lists are weak (NumPy 2 / torch): they take the
+                # dtype of the arrays they meet, and decide only when there are none.
+                weak_value = type(arg.obj) in (float, int, bool, list, tuple)
+                (weak if weak_value else strong).append(native(arg.numpy.dtype))
+        dtypes = strong or weak
         if not dtypes:
             return F32
         if F64 in dtypes:

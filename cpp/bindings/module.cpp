@@ -1,19 +1,42 @@
 // The only place that sees Python: converts NumPy arrays into the C++ API's
 // pointer + element-stride form, checks the invariants the Python layer is
 // meant to guarantee (so a bug there raises instead of touching bad memory),
-// and releases the GIL around every kernel.
+// and releases the GIL around every kernel. Two entries:
+//   pointwise    the general path's kernel call (python/fastloss/_elementwise.py
+//                has checked and converted everything);
+//   elementwise  the fast path: a whole plain call (checks, allocation,
+//                reduction) in C++, or None to send it down the general path.
+// Loss options reach the kernels through kernel_option() on both.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "fastloss/fastloss.h"
+#include "operands.h"
 
 namespace py = pybind11;
 using fastloss::kMaxDims;
+using namespace fastloss_bindings;  // NOLINT - the fast path's operand views
 
 namespace {
+
+static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
+              "IEEE float/double: narrowing overflows to inf, underflows to 0 or a subnormal");
+
+// A loss option (beta, delta) in the compute dtype, the one place where it is
+// converted: every branch and the kernel then see the value the arithmetic
+// uses (beta = 1e-50 is 0 in float32, so smooth_l1 is L1 there, as torch's
+// float kernel; delta = 1e300 is inf). float16/bfloat16 are computed in
+// float32, so their options are float32 too.
+double kernel_option(double value, fastloss::DType dtype) {
+  return dtype == fastloss::DType::Float32 ? static_cast<double>(static_cast<float>(value)) : value;
+}
 
 struct Reference {
   int ndim;
@@ -31,7 +54,7 @@ void describe(const py::handle& obj, const char* name, bool writable, Reference&
   auto arr = py::reinterpret_borrow<py::array>(obj);
   const auto dtype = arr.dtype();
   const int type_num = dtype.num();
-  if (dtype.byteorder() == '>')
+  if (dtype.byteorder() == kSwappedByteOrder)
     throw py::value_error(std::string(name) + ": byte order is not native");
   if (ref.ndim < 0) {
     if (type_num != py::detail::npy_api::NPY_FLOAT_ && type_num != py::detail::npy_api::NPY_DOUBLE_)
@@ -97,78 +120,221 @@ double pointwise(int loss, bool want_value, bool want_grad, double param, double
   for (int d = 0; d < ref.ndim; ++d) a.shape[d] = ref.shape[d];
   a.want_value = want_value;
   a.want_grad = want_grad;
-  a.param = param;
-  a.grad_scale = grad_scale;
   const auto dtype = ref.type_num == py::detail::npy_api::NPY_FLOAT_ ? fastloss::DType::Float32
                                                                       : fastloss::DType::Float64;
+  a.param = kernel_option(param, dtype);
+  a.grad_scale = grad_scale;
   py::gil_scoped_release release;
   return fastloss::pointwise(static_cast<fastloss::Pointwise>(loss), dtype, a);
 }
 
-// The common call `loss(x, y)` / `loss(x, y, reduction='sum')` on two plain,
-// aligned, native float32/float64 arrays of one shape: checked and run without
-// the Python layer (a 100-element call costs ~1 us instead of ~5). Returns
-// None when the call is anything else; the caller then takes the general path.
-py::object reduce_fast(int loss, const py::handle& reduction, double param, const py::handle& input,
-                       const py::handle& target) {
+// ---------------------------------------------------------------- fast path
+//
+// `fastloss.<elementwise loss>(...)` on plain operands, checked and run here
+// without the Python layer: a 100-element call costs ~1 us instead of ~5.
+// The fast path takes a call only when every operand is one it can read as
+// it is, and every check the Python layer makes is sure to pass:
+//   input, target (and weight): float32 or float64 of one dtype and one
+//     shape, native byte order, aligned: exact numpy.ndarray, CPU torch
+//     tensors (through torch's own DLPack export) or buffer-protocol objects
+//     (JAX CPU arrays, memoryview);
+//   grad_output: None, a Python float/int, a 0-d array of the compute dtype
+//     or (reduction='none') an array of the loss's shape and dtype;
+//   out: a writeable, aligned, exact ndarray of input's shape and dtype
+//     whose elements do not overlap each other or any input.
+// Anything else (broadcasting, conversions, lists, half types, odd layouts,
+// any error) returns None and the caller takes the general path, which then
+// raises the error. Both paths make the same kernel call with the same
+// arguments, so their results are bitwise identical.
+
+// _validate.divide: IEEE num / den, also for a zero denominator.
+double divide(double num, double den) {
+  if (den != 0) return num / den;
+  if (std::isnan(num) || num == 0) return std::numeric_limits<double>::quiet_NaN();
+  return std::copysign(std::numeric_limits<double>::infinity(), num) * std::copysign(1.0, den);
+}
+
+PyObject* new_array(const View& like) {
   auto& api = py::detail::npy_api::get();
-  if (loss < 0 || loss >= static_cast<int>(fastloss::Pointwise::Sum)) return py::none();
-  if (!PyUnicode_Check(reduction.ptr())) return py::none();
-  bool mean;
-  if (PyUnicode_CompareWithASCIIString(reduction.ptr(), "mean") == 0)
-    mean = true;
-  else if (PyUnicode_CompareWithASCIIString(reduction.ptr(), "sum") == 0)
-    mean = false;
-  else
-    return py::none();
-  auto* tp = reinterpret_cast<PyTypeObject*>(api.PyArray_Type_);
-  if (Py_TYPE(input.ptr()) != tp || Py_TYPE(target.ptr()) != tp) return py::none();
-  auto* x = py::detail::array_proxy(input.ptr());
-  auto* y = py::detail::array_proxy(target.ptr());
-  auto* dx = py::detail::array_descriptor_proxy(x->descr);
-  auto* dy = py::detail::array_descriptor_proxy(y->descr);
-  constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if (dx->type_num != dy->type_num || dx->byteorder == '>' || dy->byteorder == '>') return py::none();
-  if (!(x->flags & kAligned) || !(y->flags & kAligned)) return py::none();
-  const bool f32 = dx->type_num == py::detail::npy_api::NPY_FLOAT_;
-  if (!f32 && dx->type_num != py::detail::npy_api::NPY_DOUBLE_) return py::none();
-  if (x->nd != y->nd || x->nd > kMaxDims) return py::none();
-  const py::ssize_t itemsize = f32 ? 4 : 8;
-  fastloss::PointwiseArgs a;
-  a.ndim = x->nd;
-  int64_t numel = 1;
-  for (int d = 0; d < x->nd; ++d) {
-    if (x->dimensions[d] != y->dimensions[d]) return py::none();
-    a.shape[d] = x->dimensions[d];
-    numel *= a.shape[d];
-    if (a.shape[d] <= 1) continue;  // strides of size-1 dimensions are never used
-    if (x->strides[d] % itemsize != 0 || y->strides[d] % itemsize != 0) return py::none();
-    a.input.strides[d] = x->strides[d] / itemsize;
-    a.target.strides[d] = y->strides[d] / itemsize;
+  PyObject* descr = api.PyArray_DescrFromType_(like.type == 0 ? py::detail::npy_api::NPY_FLOAT_
+                                                              : py::detail::npy_api::NPY_DOUBLE_);
+  Py_intptr_t dims[kMaxDims];
+  for (int d = 0; d < like.ndim; ++d) dims[d] = static_cast<Py_intptr_t>(like.shape[d]);
+  return api.PyArray_NewFromDescr_(reinterpret_cast<PyTypeObject*>(api.PyArray_Type_), descr, like.ndim,
+                                   dims, nullptr, nullptr, 0, nullptr);  // steals descr
+}
+
+PyObject* new_scalar(double value, int type) {
+  auto& api = py::detail::npy_api::get();
+  static PyObject* descr_f32 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_FLOAT_);
+  static PyObject* descr_f64 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_DOUBLE_);
+  if (type == 0) {
+    float narrow = static_cast<float>(value);  // IEEE: overflow is inf, as np.float32(value)
+    return api.PyArray_Scalar_(&narrow, descr_f32, nullptr);
   }
-  a.input.data = x->data;
-  a.target.data = y->data;
-  a.param = param;
+  return api.PyArray_Scalar_(&value, descr_f64, nullptr);
+}
+
+enum Mode { kForward = 0, kBackward = 1, kValueAndGrad = 2 };
+
+// elementwise(loss, mode, reduction, param, weight_divides_mean, input,
+//             target, weight, grad_output, out) -> result, or None.
+PyObject* elementwise_impl(PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 10) {
+    PyErr_SetString(PyExc_TypeError, "elementwise: expected 10 arguments");
+    return nullptr;
+  }
+  const long loss = PyLong_AsLong(args[0]);
+  const long mode = PyLong_AsLong(args[1]);
+  const double param = PyFloat_AsDouble(args[3]);
+  const int divides = PyObject_IsTrue(args[4]);
+  if (PyErr_Occurred()) return nullptr;
+  if (loss < 0 || loss >= static_cast<long>(fastloss::Pointwise::Sum) || mode < kForward ||
+      mode > kValueAndGrad)
+    Py_RETURN_NONE;
+  PyObject* reduction = args[2];
+  if (!PyUnicode_CheckExact(reduction)) Py_RETURN_NONE;
+  int red;
+  if (PyUnicode_CompareWithASCIIString(reduction, "mean") == 0)
+    red = 1;
+  else if (PyUnicode_CompareWithASCIIString(reduction, "sum") == 0)
+    red = 2;
+  else if (PyUnicode_CompareWithASCIIString(reduction, "none") == 0)
+    red = 0;
+  else
+    Py_RETURN_NONE;
+
+  View x, t, w, g, out;
+  if (!view_of(args[5], x) || !x.aligned) Py_RETURN_NONE;
+  if (!view_of(args[6], t) || !t.aligned || t.type != x.type || !t.same_shape(x)) Py_RETURN_NONE;
+  const bool weighted = args[7] != Py_None;
+  if (weighted && (!view_of(args[7], w) || !w.aligned || w.type != x.type || !w.same_shape(x)))
+    Py_RETURN_NONE;
+
+  const bool want_grad = mode != kForward;
+  const bool want_value = mode != kBackward;
+  double scale = 1.0;
+  bool grad_array = false, grad_source = false;
+  if (want_grad) {
+    PyObject* go = args[8];
+    if (go == Py_None) {
+    } else if (PyFloat_CheckExact(go)) {
+      scale = PyFloat_AS_DOUBLE(go);
+    } else if (PyLong_CheckExact(go)) {
+      scale = PyLong_AsDouble(go);
+      if (scale == -1.0 && PyErr_Occurred()) {  // beyond float's range: the general path explains
+        PyErr_Clear();
+        Py_RETURN_NONE;
+      }
+    } else {
+      if (!view_of(go, g) || !g.aligned || g.type != x.type) Py_RETURN_NONE;
+      grad_source = true;
+      if (g.ndim == 0 || (red == 0 && g.same_shape(x) && g.numel() == 1)) {
+        // A one-element grad_output is a scale (as the general path takes it).
+        scale = g.type == 0 ? static_cast<double>(*reinterpret_cast<float*>(g.data))
+                            : *reinterpret_cast<double*>(g.data);
+      } else if (red == 0 && g.same_shape(x)) {
+        grad_array = true;
+      } else {
+        Py_RETURN_NONE;
+      }
+    }
+    PyObject* o = args[9];
+    if (o != Py_None) {
+      auto& api = py::detail::npy_api::get();
+      if (Py_TYPE(o) != reinterpret_cast<PyTypeObject*>(api.PyArray_Type_) || !view_ndarray(o, out) ||
+          out.type != x.type || !out.same_shape(x) || !out.writeable || !out.aligned ||
+          self_overlapping(out) || may_overlap(out, x) || may_overlap(out, t) ||
+          (weighted && may_overlap(out, w)) || (grad_source && may_overlap(out, g)))
+        Py_RETURN_NONE;
+    }
+  }
+
+  fastloss::PointwiseArgs a;
+  a.ndim = x.ndim;
+  for (int d = 0; d < x.ndim; ++d) a.shape[d] = x.shape[d];
+  if (!x.describe(a.input) || !t.describe(a.target) || (weighted && !w.describe(a.weight)) ||
+      (grad_array && !g.describe(a.grad_output)))
+    Py_RETURN_NONE;
+  const auto dtype = x.type == 0 ? fastloss::DType::Float32 : fastloss::DType::Float64;
+  const int64_t numel = x.numel();
+
+  double denom = 1.0;
+  if (red == 1) {
+    if (weighted && divides == 1) {
+      fastloss::PointwiseArgs s;
+      s.ndim = w.ndim;
+      for (int d = 0; d < w.ndim; ++d) s.shape[d] = w.shape[d];
+      w.describe(s.input);
+      s.param = 0.0;
+      py::gil_scoped_release release;
+      denom = fastloss::pointwise(fastloss::Pointwise::Sum, dtype, s);
+    } else {
+      denom = static_cast<double>(numel);
+    }
+  }
+
+  py::object loss_out, grad_out;
+  if (want_value && red == 0) {
+    loss_out = py::reinterpret_steal<py::object>(new_array(x));
+    if (!loss_out) return nullptr;
+    View lo;
+    view_ndarray(loss_out.ptr(), lo);
+    lo.describe(a.loss_out);
+  }
+  if (want_grad) {
+    if (out.data != nullptr) {
+      grad_out = py::reinterpret_borrow<py::object>(args[9]);
+      if (!out.describe(a.grad_out)) Py_RETURN_NONE;
+    } else {
+      grad_out = py::reinterpret_steal<py::object>(new_array(x));
+      if (!grad_out) return nullptr;
+      View go;
+      view_ndarray(grad_out.ptr(), go);
+      go.describe(a.grad_out);
+    }
+    if (red == 1) scale = divide(scale, denom);
+  }
+  a.want_value = want_value;
+  a.want_grad = want_grad;
+  a.param = kernel_option(param, dtype);
+  a.grad_scale = scale;
   double total;
   {
     py::gil_scoped_release release;
-    total = fastloss::pointwise(static_cast<fastloss::Pointwise>(loss),
-                                f32 ? fastloss::DType::Float32 : fastloss::DType::Float64, a);
+    total = fastloss::pointwise(static_cast<fastloss::Pointwise>(loss), dtype, a);
   }
-  if (mean)  // the mean of nothing is NaN (a quiet +NaN, as the Python path's)
-    total = numel == 0 ? std::numeric_limits<double>::quiet_NaN() : total / static_cast<double>(numel);
-  static PyObject* descr_f32 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_FLOAT_);
-  static PyObject* descr_f64 = api.PyArray_DescrFromType_(py::detail::npy_api::NPY_DOUBLE_);
-  PyObject* result;
-  if (f32) {
-    float value = static_cast<float>(total);
-    result = api.PyArray_Scalar_(&value, descr_f32, nullptr);
-  } else {
-    result = api.PyArray_Scalar_(&total, descr_f64, nullptr);
+  py::object value;
+  if (want_value) {
+    if (red == 0) {
+      value = loss_out;
+    } else {
+      value = py::reinterpret_steal<py::object>(new_scalar(red == 1 ? divide(total, denom) : total, x.type));
+      if (!value) return nullptr;
+    }
   }
-  if (result == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(result);
+  if (mode == kForward) return value.release().ptr();
+  if (mode == kBackward) return grad_out.release().ptr();
+  return PyTuple_Pack(2, value.ptr(), grad_out.ptr());
 }
+
+PyObject* elementwise(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
+  try {
+    return elementwise_impl(args, nargs);
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return nullptr;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+
+PyMethodDef elementwise_def = {
+    "elementwise", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(elementwise)),
+    METH_FASTCALL,
+    "elementwise(loss, mode, reduction, param, weight_divides_mean, input, target, weight, "
+    "grad_output, out): the result of a plain call, or None (take the general path)."};
 
 std::string compiler() {
 #if defined(__clang__)
@@ -187,8 +353,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("pointwise", &pointwise, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
         py::arg("param"), py::arg("grad_scale"), py::arg("input"), py::arg("target"),
         py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"), py::arg("grad_out"));
-  m.def("reduce_fast", &reduce_fast, py::arg("loss"), py::arg("reduction"), py::arg("param"),
-        py::arg("input"), py::arg("target"));
+  m.add_object("elementwise",
+               py::reinterpret_steal<py::object>(PyCFunction_NewEx(&elementwise_def, nullptr, nullptr)));
   m.def("set_num_threads", &fastloss::set_num_threads);
   m.def("get_num_threads", &fastloss::get_num_threads);
   m.def("current_isa", &fastloss::current_isa);

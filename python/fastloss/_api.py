@@ -32,6 +32,9 @@ class LossSpec:
     value_and_grad: Callable
     # sample(rng, size, dtype) -> (arrays tuple, options dict): data for check/bench/tests.
     sample: Callable
+    # impl(mode, grad_output, out, *torch_signature): what the three functions
+    # call; fastloss.nn's methods call it directly (no extra frame or binding).
+    impl: Callable = None
 
     @property
     def reference(self):
@@ -112,7 +115,8 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
     fns[BACKWARD].__doc__ = (
         f"Gradient of ``sum(grad_output * {name}(...))`` w.r.t. {differentiable}.\n\n"
         f"Same arguments as :func:`{name}`; ``grad_output`` (default ones) broadcasts to the loss's shape;\n"
-        "``out=`` receives the gradient instead of a new array. See ``fastloss.functional`` and API.md §2."
+        "``out=`` (an array of the gradient's shape and dtype, sharing no memory with the other\n"
+        "arguments) receives the gradient instead of a new array. See ``fastloss.functional``."
     )
     fns[VALUE_AND_GRAD].__doc__ = (
         f"``({name}(...), {name}_backward(...))`` from one fused pass over the data.\n\n"
@@ -130,5 +134,6 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         backward=fns[BACKWARD],
         value_and_grad=fns[VALUE_AND_GRAD],
         sample=sample,
+        impl=impl,
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

@@ -20,9 +20,18 @@ def pointwise(
     loss_out: np.ndarray | None,
     grad_out: np.ndarray | None,
 ) -> float: ...
-def reduce_fast(
-    loss: int, reduction: object, param: float, input: object, target: object
-) -> np.floating | None: ...
+def elementwise(
+    loss: int,
+    mode: int,
+    reduction: object,
+    param: float,
+    weight_divides_mean: bool,
+    input: object,
+    target: object,
+    weight: object,
+    grad_output: object,
+    out: object,
+) -> object | None: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def current_isa() -> str: ...

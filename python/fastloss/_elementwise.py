@@ -26,11 +26,13 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     ``weight_divides_mean``: torch's weighted L1/MSE ``'mean'`` is
     ``sum(w*l) / sum(w)``; Huber's is ``mean(w*l)``.
     Returns the loss (FORWARD), the input gradient (BACKWARD) or both."""
-    if mode == FORWARD and weight is None:
-        # Two plain same-shape float arrays, 'mean'/'sum': checked and run in C++.
-        fast = _core.reduce_fast(loss, reduction, param, input, target)
-        if fast is not None:
-            return fast
+    # Plain calls (same-shape float32/float64 operands, no conversion) are
+    # checked and run in C++ (cpp/bindings/module.cpp); None means "anything
+    # else", which the general path below handles, errors included.
+    fast = _core.elementwise(loss, mode, reduction, param, weight_divides_mean, input, target, weight,
+                             grad_output, out)
+    if fast is not None:
+        return fast
     red = v.reduction(reduction)
     x = v.check_float(v.as_array(input, "input"), "input")
     t = v.check_real(v.as_array(target, "target"), "target")
@@ -40,7 +42,7 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
         if w.shape != x.shape:
             raise ValueError(f"weight: shape {w.shape} must equal input's shape {x.shape} (torch: "
                              "'Weights and input must have the same size.')")
-    rdtype, kdtype = v.result_dtype(x, t, w)
+    rdtype, kdtype = v.result_dtype((input, x), (target, t), (weight, w))
     shape = v.broadcast_shape(x, t, "input", "target")
     if t.shape != x.shape:
         v.warn_size_mismatch(x, t, stacklevel=5)

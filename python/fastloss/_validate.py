@@ -38,13 +38,14 @@ def as_array(obj, name):
         return obj.view(np.ndarray)
     if obj is None:
         raise TypeError(f"{name}: expected an array, got None")
+    arr = _torch_tensor(obj)
+    if arr is not None:
+        return arr
     if hasattr(obj, "__dlpack__") and not isinstance(obj, (np.generic, bytes, str)):
         try:
             return np.from_dlpack(obj)
         except (TypeError, RuntimeError, BufferError, ValueError, AttributeError):
-            arr = _torch_tensor(obj)  # requires_grad or bfloat16 tensors; else the array protocol
-            if arr is not None:
-                return arr
+            pass  # e.g. a device array: the array protocol below copies or explains
     try:
         arr = np.asarray(obj)
     except Exception as exc:  # noqa: BLE001 - anything the object raises becomes a clear TypeError
@@ -55,19 +56,28 @@ def as_array(obj, name):
 
 
 def _torch_tensor(obj):
-    """A CPU torch tensor that DLPack refuses (requires_grad, bfloat16), read
-    without a copy; None for anything else."""
+    """A CPU torch tensor as an ndarray, without a copy where torch has the
+    values in memory: requires_grad tensors are read through ``detach()``,
+    bfloat16 as ml_dtypes' bfloat16. A lazily negated view (``is_neg()``,
+    e.g. ``z.conj().imag``) holds the negated values, so it is resolved
+    (a copy) first; DLPack would export the unnegated memory. None for
+    anything that is not a CPU torch tensor."""
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(obj, torch.Tensor) or obj.device.type != "cpu":
         return None
     obj = obj.detach()
+    if obj.is_neg() or obj.is_conj():
+        obj = obj.resolve_neg().resolve_conj()
     if obj.dtype == torch.bfloat16:
         try:
             import ml_dtypes
         except ImportError:
             return None
         return np.from_dlpack(obj.view(torch.int16)).view(ml_dtypes.bfloat16)
-    return np.from_dlpack(obj)
+    try:
+        return np.from_dlpack(obj)
+    except (TypeError, RuntimeError, BufferError, ValueError):
+        return None  # a dtype NumPy lacks: the array protocol explains
 
 
 def _is_bfloat16(dtype):
@@ -95,15 +105,36 @@ def check_real(arr, name):
     return arr
 
 
-def result_dtype(*arrays):
-    """Promotion of the floating arrays: float64 if any is, else their common
-    half/single type, else float32 (mixed float dtypes promote even where torch
-    refuses). Returns (result dtype, kernel dtype)."""
-    first = arrays[0].dtype
-    if first is _F32 or first is _F64:  # the common case: one kernel dtype throughout
-        if all(a is None or a.dtype is first or not is_float(a.dtype) for a in arrays[1:]):
+# Values without a dtype of their own (NumPy 2's "weak" Python scalars, and
+# lists/tuples, which fastloss treats alike). Exact types: np.float64 is a
+# subclass of float but has a dtype.
+_WEAK = frozenset((float, int, bool, list, tuple))
+
+
+def result_dtype(*operands):
+    """The dtype rule of every call: ``operands`` are ``(given object, its
+    ndarray)`` pairs (ndarray None: absent); returns ``(result dtype, kernel
+    dtype)``.
+
+    Operands with a dtype (arrays, NumPy scalars, tensors) promote as in
+    NumPy 2: float64 if any is, else their common float16/bfloat16/float32
+    type, mixed half types give float32 (also where torch refuses mixed
+    dtypes); integer and bool arrays do not promote. Python int/float/bool
+    scalars and (nested) lists/tuples are weak (NumPy 2 and torch): they take
+    the dtype of the arrays they meet, ``mse_loss(float32 array, 2.0)`` is
+    float32, and decide it only when no operand with a floating dtype is
+    given (Python floats are then float64). float16/bfloat16 are computed in
+    float32 (the kernel dtype). ``grad_output`` is not an operand here: it is
+    cast to the kernel dtype and never changes a result's dtype."""
+    first = operands[0][1].dtype
+    if first is _F32 or first is _F64:  # the common case: one dtype throughout, weak or not
+        if all(a is None or a.dtype is first or not is_float(a.dtype) for _, a in operands[1:]):
             return first, first
-    dtypes = [a.dtype.newbyteorder("=") for a in arrays if a is not None and is_float(a.dtype)]
+    strong, weak = [], []
+    for obj, arr in operands:
+        if arr is not None and is_float(arr.dtype):
+            (weak if type(obj) in _WEAK else strong).append(arr.dtype.newbyteorder("="))
+    dtypes = strong or weak
     if not dtypes:
         return _F32, _F32
     if _F64 in dtypes:
@@ -202,7 +233,10 @@ def out_array(out, shape, dtype, inputs, name="out"):
 
 def _self_overlapping(a):
     """True unless the strides prove that no two elements share memory (each
-    dimension, by increasing stride, steps over everything inside it)."""
+    dimension, by increasing stride, steps over everything inside it). An
+    empty array has no elements to overlap (its strides may be anything)."""
+    if a.size == 0:
+        return False
     extent = a.itemsize
     for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
         if stride < extent:
@@ -224,11 +258,15 @@ def outs(out, count):
     raise ValueError(f"out: expected a tuple of {count} arrays")
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def narrow(value, dtype):
     """An array or a Python float as ``dtype`` (a NumPy scalar for floats);
-    overflow to float16/bfloat16 gives inf silently, as torch."""
+    overflow (a float32 sum beyond float32's range, float16/bfloat16) gives
+    inf silently, as torch."""
     if isinstance(value, float):
-        if dtype is _F32 or dtype is _F64:
+        if dtype is _F64 or (dtype is _F32 and not abs(value) > _F32_MAX):
             return dtype.type(value)
     elif value.dtype == dtype:
         return value
@@ -243,6 +281,26 @@ def divide(num, den):
     if num != num or num == 0:
         return math.nan
     return math.copysign(math.inf, num) * math.copysign(1.0, den)
+
+
+MAX_THREADS = 2**31 - 1  # an int the kernels take; larger counts are capped there anyway
+
+
+def thread_count(value, name):
+    """A thread count: an int from 1 to MAX_THREADS, the argument named in the error."""
+    n = positive_int(value, name)
+    if n > MAX_THREADS:
+        raise ValueError(f"{name}: expected an int from 1 to 2**31 - 1, got {n}")
+    return n
+
+
+def thread_count_env(text):
+    """A thread count from an environment variable's text; None if it is not one."""
+    try:
+        n = int(text.strip())
+    except ValueError:
+        return None
+    return n if 1 <= n <= MAX_THREADS else None
 
 
 def positive_int(value, name):

@@ -4,9 +4,15 @@ results (torch 2.13), on NumPy arrays.
 Every loss ``f`` comes with ``f_backward`` (the gradient of
 ``sum(grad_output * f(...))`` w.r.t. its differentiable inputs) and
 ``f_value_and_grad`` (both, from one fused pass). Both take ``grad_output=``
-(default: ones) and ``out=`` (buffers for the gradients)."""
+(default: ones) and ``out=`` (buffers for the gradients).
 
-from __future__ import annotations
+Dtypes: float32 and float64 are computed in their own precision, float16
+and bfloat16 in float32 (returned in their dtype). Arrays of different float
+dtypes promote to the wider; Python scalars and lists take the dtype of the
+arrays they meet (NumPy 2's and torch's rule: ``mse_loss(float32 array,
+2.0)`` is float32). Float options (``beta``, ``delta``) are validated as
+given and used in the compute dtype, as torch's kernels use them:
+``beta=1e-50`` is 0 in float32, so ``smooth_l1_loss`` is ``l1_loss`` there."""
 
 import numpy as np
 
@@ -73,8 +79,10 @@ def _smooth_l1_loss(mode, grad_output, out, input, target, reduction="mean", bet
     r"""Smooth L1: with ``z = |input - target|``,
     ``l = 0.5 * z**2 / beta`` if ``z < beta`` else ``z - 0.5 * beta``.
 
-    ``beta = 0`` is exactly :func:`l1_loss` (forward and backward, as torch);
-    ``beta < 0`` raises ValueError. Gradient: ``clip((input - target) / beta, -1, 1)``.
+    ``beta = 0`` is exactly :func:`l1_loss` (forward and backward, as torch),
+    and so is a beta that is 0 in the compute dtype (``1e-50`` for float32,
+    float16 and bfloat16 inputs); ``beta < 0`` raises ValueError.
+    Gradient: ``clip((input - target) / beta, -1, 1)``.
     """
     beta = _v.real_number(beta, "beta")
     if not beta >= 0:  # NaN too, as torch
@@ -93,7 +101,9 @@ def _huber_loss(mode, grad_output, out, input, target, reduction="mean", delta=1
     r"""Huber: with ``z = |input - target|``,
     ``l = 0.5 * z**2`` if ``z < delta`` else ``delta * (z - 0.5 * delta)``.
 
-    ``delta <= 0`` raises ValueError. ``weight`` (``input``'s shape) multiplies
+    ``delta <= 0`` raises ValueError; a delta that is 0 or inf in the compute
+    dtype (``1e-50``, ``1e300`` for float32) is used as such, as torch's
+    kernels do (loss 0, or ``0.5 * z**2``). ``weight`` (``input``'s shape) multiplies
     ``l``; unlike L1/MSE, weighted ``'mean'`` is ``mean(w * l)`` (torch 2.13).
     Gradient: ``w * clip(input - target, -delta, delta)``.
     """

@@ -1,68 +1,130 @@
 """torch.nn-style loss classes: ``crit = MSELoss(reduction='sum')``, then
 ``crit(input, target)``, ``crit.backward(input, target, grad_output=None)`` and
-``crit.value_and_grad(...)``. One class per registered loss, with torch's name
-and constructor arguments (without the deprecated ``size_average``/``reduce``)."""
+``crit.value_and_grad(...)``. One class per registered loss, with torch's name,
+constructor arguments (without the deprecated ``size_average``/``reduce``)
+and ``forward`` arguments, by position or keyword as torch takes them."""
 
-from __future__ import annotations
+import inspect as _inspect
 
 from . import functional as _functional  # noqa: F401 - registers the losses
-from ._api import REGISTRY, _deprecated, _UNSET
+from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, REGISTRY as _REGISTRY
+from ._api import VALUE_AND_GRAD as _VALUE_AND_GRAD, _deprecated, _UNSET
 
 __all__ = []
 
 
 class _Loss:
-    """Base of every loss class: holds the options, forwards to the functional."""
+    """Base of every loss class: options are plain attributes, read at call time."""
 
     _spec = None
 
-    def __init__(self, *args, size_average=_UNSET, reduce=_UNSET, **kwargs):
-        spec = self._spec
-        if size_average is not _UNSET or reduce is not _UNSET:
-            _deprecated(type(self).__name__, size_average, reduce)
-        names = spec.class_options
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}() takes at most {len(names)} positional arguments ({len(args)} given)")
-        options = {n: spec.options[n] for n in names}
-        for n, value in zip(names, args):
-            options[n] = value
-        for n, value in kwargs.items():
-            if n not in options:
-                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {n!r}")
-            if n in names[: len(args)]:
-                raise TypeError(f"{type(self).__name__}() got multiple values for argument {n!r}")
-            options[n] = value
-        for n, value in options.items():
-            setattr(self, n, value)
+    def __init_subclass__(cls, **kwargs):
+        # Calling an instance runs ``forward`` (as torch's Module.__call__); the
+        # classes alias the two, so a subclass that overrides forward is called
+        # through its own forward.
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__ and "__call__" not in cls.__dict__:
+            cls.__call__ = cls.__dict__["forward"]
 
     def _options(self):
         return {n: getattr(self, n) for n in self._spec.class_options}
-
-    def forward(self, *arrays):
-        return self._spec.forward(*arrays, **self._options())
-
-    __call__ = forward
-
-    def backward(self, *arrays, grad_output=None, out=None):
-        return self._spec.backward(*arrays, grad_output=grad_output, out=out, **self._options())
-
-    def value_and_grad(self, *arrays, grad_output=None, out=None):
-        return self._spec.value_and_grad(*arrays, grad_output=grad_output, out=out, **self._options())
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
         return f"{type(self).__name__}({opts})"
 
 
+# Compiled once per class (as _api.define compiles the functions), so a call
+# binds its arguments as any Python method does: keywords work, and a wrong
+# call raises Python's own TypeError naming the method, as torch's modules do
+# ("MSELoss.forward() takes 3 positional arguments but 4 were given"). The
+# methods call the loss implementation directly, so a warning raised inside
+# (stacklevel counted from there) points at the caller's line, as it does for
+# the functions.
+_TEMPLATE = """
+def __init__(self, {init_params}*, size_average=_UNSET, reduce=_UNSET):
+    if size_average is not _UNSET or reduce is not _UNSET:
+        _deprecated({cls!r}, size_average, reduce)
+{init_body}
+
+def forward(self, {arrays}):
+    return _impl({forward}, None, None, {arrays}, {options})
+
+def backward(self, {arrays}, *, grad_output=None, out=None):
+    return _impl({backward}, grad_output, out, {arrays}, {options})
+
+def value_and_grad(self, {arrays}, *, grad_output=None, out=None):
+    return _impl({value_and_grad}, grad_output, out, {arrays}, {options})
+"""
+
+
 def _make(name):
-    spec = REGISTRY[name]
-    doc = f"Class form of :func:`fastloss.{spec.name}`; constructor: ({', '.join(spec.class_options)})."
-    cls = type(spec.class_name, (_Loss,), {"_spec": spec, "__doc__": doc, "__module__": __name__})
-    __all__.append(spec.class_name)
+    spec = _REGISTRY[name]
+    cls_name = spec.class_name
+    impl = spec.impl
+    namespace = {"_impl": impl, "_UNSET": _UNSET, "_deprecated": _deprecated}
+    init_params = []
+    for i, n in enumerate(spec.class_options):
+        namespace[f"_d{i}"] = spec.options[n]
+        init_params.append(f"{n}=_d{i}, ")
+    src = _TEMPLATE.format(
+        cls=cls_name,
+        init_params="".join(init_params),
+        init_body="\n".join(f"    self.{n} = {n}" for n in spec.class_options) or "    pass",
+        arrays=", ".join(spec.arrays),
+        options=", ".join(f"{n}=self.{n}" for n in spec.class_options),
+        forward=_FORWARD,
+        backward=_BACKWARD,
+        value_and_grad=_VALUE_AND_GRAD,
+    )
+    exec(compile(src, f"<fastloss.nn.{cls_name}>", "exec"), namespace)  # noqa: S102 - fixed template
+
+    P = _inspect.Parameter
+    self_param = P("self", P.POSITIONAL_OR_KEYWORD)
+    arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in spec.arrays]
+    grad_kw = [P(n, P.KEYWORD_ONLY, default=None) for n in ("grad_output", "out")]
+    init_sig = [self_param] + [P(n, P.POSITIONAL_OR_KEYWORD, default=spec.options[n]) for n in spec.class_options]
+    signatures = {
+        "__init__": init_sig,  # size_average/reduce only raise: not shown
+        "forward": [self_param] + arrays,
+        "backward": [self_param] + arrays + grad_kw,
+        "value_and_grad": [self_param] + arrays + grad_kw,
+    }
+    arg_list = ", ".join(spec.arrays)
+    docs = {
+        "__init__": f"Options as :func:`fastloss.{spec.name}`'s: {', '.join(spec.class_options)}.",
+        "forward": f"``fastloss.{spec.name}({arg_list}, **options)``.",
+        "backward": f"``fastloss.{spec.name}_backward({arg_list}, grad_output=..., out=..., **options)``.",
+        "value_and_grad": f"``fastloss.{spec.name}_value_and_grad({arg_list}, grad_output=..., out=..., **options)``.",
+    }
+    body = {"__module__": __name__, "__doc__": _class_doc(spec)}
+    for method, params in signatures.items():
+        fn = namespace[method]
+        fn.__module__ = __name__
+        fn.__qualname__ = f"{cls_name}.{method}"
+        fn.__signature__ = _inspect.Signature(params)
+        fn.__doc__ = docs[method]
+        body[method] = fn
+    body["__call__"] = body["forward"]  # as torch's Module.__call__: the forward arguments
+    cls = type(cls_name, (_Loss,), body)
+    cls._spec = spec
+    __all__.append(cls_name)
     return cls
+
+
+def _class_doc(spec):
+    options = ", ".join(f"{n}={spec.options[n]!r}" for n in spec.class_options)
+    arrays = ", ".join(spec.arrays)
+    return (
+        f"Class form of :func:`fastloss.{spec.name}`: ``{spec.class_name}({options})``, then\n"
+        f"``crit({arrays})``, ``crit.backward({arrays}, grad_output=None, out=None)`` and\n"
+        f"``crit.value_and_grad(...)``. Options are attributes read at each call."
+    )
 
 
 L1Loss = _make("l1_loss")
 MSELoss = _make("mse_loss")
 SmoothL1Loss = _make("smooth_l1_loss")
 HuberLoss = _make("huber_loss")
+
+del _make

@@ -1,4 +1,4 @@
-"""Pure-NumPy reference implementation of fastloss (API.md §8).
+"""Pure-NumPy reference implementation of fastloss: every loss and its gradient.
 
 Every loss ``f`` of :mod:`fastloss` has a twin ``reference.f`` here, and every
 gradient ``f_backward`` a twin ``reference.f_backward``, with the same
