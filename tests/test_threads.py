@@ -22,6 +22,13 @@ import fastloss
 
 HANG_GUARD = 120  # seconds: a hung child fails the test instead of the suite
 
+# JAX (imported by other tests of the session) warns at every os.fork() that
+# JAX's own threads may deadlock the child; the children here never use JAX.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
 
 def _data():
     rng = np.random.default_rng(123)

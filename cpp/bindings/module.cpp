@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -324,6 +325,9 @@ PyObject* elementwise(PyObject* /*self*/, PyObject* const* args, Py_ssize_t narg
   } catch (py::error_already_set& e) {
     e.restore();
     return nullptr;
+  } catch (const std::invalid_argument& e) {  // the C++ API's argument checks
+    PyErr_SetString(PyExc_ValueError, e.what());
+    return nullptr;
   } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
     return nullptr;
@@ -376,9 +380,4 @@ PYBIND11_MODULE(_core, m) {
   });
   m.attr("compiler") = compiler();
   m.attr("max_dims") = kMaxDims;
-#ifdef _OPENMP
-  m.attr("openmp") = _OPENMP;
-#else
-  m.attr("openmp") = 0;
-#endif
 }

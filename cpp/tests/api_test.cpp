@@ -156,7 +156,7 @@ void check_errors() {
       {"unknown dtype", Mse, static_cast<fastloss::DType>(7), [](fastloss::PointwiseArgs&) {}},
       {"negative beta", fastloss::Pointwise::SmoothL1, F32, [](fastloss::PointwiseArgs& a) { a.param = -1; }},
       {"NaN beta", fastloss::Pointwise::SmoothL1, F32, [](fastloss::PointwiseArgs& a) { a.param = NAN; }},
-      {"zero delta", fastloss::Pointwise::Huber, F32, [](fastloss::PointwiseArgs& a) { a.param = 0; }},
+      {"negative delta", fastloss::Pointwise::Huber, F32, [](fastloss::PointwiseArgs& a) { a.param = -1; }},
       {"Sum with a gradient", fastloss::Pointwise::Sum, F32, [](fastloss::PointwiseArgs&) {}},
   };
   for (const Bad& b : bad) {

@@ -59,6 +59,10 @@ def _default_threads():
         n = _v.thread_count_env(omp.split(",")[0])
         if n is not None:
             return n
+    return _usable_cpus()
+
+
+def _usable_cpus():
     try:
         return max(1, len(_os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -86,7 +90,8 @@ def show_config(file=None):
     lines = [
         f"fastloss {__version__}",
         f"  isa:       {_core.current_isa()} (available: {', '.join(_core.available_isas())})",
-        f"  threads:   {get_num_threads()} (openmp {_core.openmp})",
+        f"  threads:   {get_num_threads()} (fastloss's own fork-safe pool; {_usable_cpus()} usable CPUs, "
+        f"capped at 4 per CPU)",
         f"  compiler:  {_core.compiler}",
         f"  python:    {_platform.python_version()} ({_platform.machine()})",
         f"  numpy:     {__import__('numpy').__version__}",

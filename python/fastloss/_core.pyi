@@ -5,7 +5,6 @@ import numpy as np
 
 compiler: str
 max_dims: int
-openmp: int
 
 def pointwise(
     loss: int,

@@ -680,7 +680,6 @@ def run(losses=None, *, size=None, dtype="float32", threads=None, repeat=None, q
         "isa": _core.current_isa(),
         "available_isas": list(_core.available_isas()),
         "compiler": getattr(_core, "compiler", ""),
-        "openmp": getattr(_core, "openmp", None),
         "threads": threads,
         "cpus": cpus,
         "cpu_model": _cpu_model(),

@@ -13,7 +13,8 @@
 //
 // Errors: pointwise() and coalesce() check what they can see (ndim in
 // [0, kMaxDims], shape[d] >= 0 and an element count that fits int64, the
-// operands the loss needs present, known enum values, beta >= 0 / delta > 0)
+// operands the loss needs present, known enum values, beta >= 0, delta >= 0: torch refuses
+// delta == 0, but a positive delta may round to 0 in float32)
 // and throw std::invalid_argument with a message naming the field; nothing is
 // read or written then. They cannot see buffer sizes: every pointer/stride
 // combination the shape reaches must lie inside the caller's buffers, and

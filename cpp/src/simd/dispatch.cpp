@@ -154,7 +154,9 @@ void check(Pointwise loss, DType dtype, const PointwiseArgs& a) {
       invalid("weight/grad_output: the Sum kernel takes one array");
   }
   if (loss == Pointwise::SmoothL1 && !(a.param >= 0)) invalid("param: SmoothL1's beta must be >= 0");
-  if (loss == Pointwise::Huber && !(a.param > 0)) invalid("param: Huber's delta must be > 0");
+  // delta == 0 is accepted: a positive delta can round to 0 in float32, and
+  // the loss is then 0 with a 0 gradient, as torch computes it.
+  if (loss == Pointwise::Huber && !(a.param >= 0)) invalid("param: Huber's delta must be >= 0");
   if (numel_of(a) == 0) return;  // nothing is read or written: absent pointers are fine
   if (a.input.data == nullptr) invalid("input.data: null");
   if (loss != Pointwise::Sum && a.target.data == nullptr) invalid("target.data: null (the loss takes two inputs)");
