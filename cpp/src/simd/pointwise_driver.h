@@ -143,12 +143,15 @@ inline void run_contiguous(const T* x, const T* y, const T* w, const T* g, T* lo
   const V vparam = splat<V>(p.param);
   const V vscale = splat<V>(p.scale);
   int64_t i = 0;
+  // A local copy: the accumulators stay in registers (the caller's could
+  // alias the output pointers as far as the compiler knows).
+  SumSlots acc = sums;
   // One kSumSlots-element step: vector k adds into slots k*L .. k*L+L-1.
   auto slots_step = [&](int64_t at) {
 #pragma GCC unroll 16
     for (int k = 0; k < kVectorsPerStep; ++k) {
       const V v = step<Loss, kMode, V>(x, y, w, g, lout, gout, at + k * L, vparam, vscale);
-      if constexpr (kSum) sums.add(k, v);
+      if constexpr (kSum) acc.add(k, v);
     }
   };
   for (; i + kUnroll <= n; i += kUnroll) {
@@ -156,6 +159,7 @@ inline void run_contiguous(const T* x, const T* y, const T* w, const T* g, T* lo
     for (int64_t u = 0; u < kUnroll; u += kSumSlots) slots_step(i + u);
   }
   for (; i + kSumSlots <= n; i += kSumSlots) slots_step(i);
+  sums = acc;
   for (int s = 0; i < n; ++i, ++s) {
     const T value = step<Loss, kMode, T>(x, y, w, g, lout, gout, i, p.param, p.scale);
     if constexpr (kSum) sums.tail[s] += static_cast<double>(value);

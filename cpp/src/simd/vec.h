@@ -80,9 +80,10 @@ inline void store(T* p, V v) {
 // (exact): one extract and one convert per half, no trip through memory.
 inline VecD widen(VecF v, int half) {
 #if defined(__AVX512F__)
-  const __m256 h = half == 0 ? _mm512_castps512_ps256(v)
-                             : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  return _mm512_cvtps_pd(h);
+  // The zero-masked forms: GCC 12's unmasked ones fill an "undefined" source
+  // that trips -Wmaybe-uninitialized inside its own headers.
+  const __m256 h = half == 0 ? _mm512_maskz_extractf32x8_ps(0xFF, v, 0) : _mm512_maskz_extractf32x8_ps(0xFF, v, 1);
+  return _mm512_maskz_cvtps_pd(0xFF, h);
 #elif defined(__AVX__)
   return _mm256_cvtps_pd(half == 0 ? _mm256_castps256_ps128(v) : _mm256_extractf128_ps(v, 1));
 #else
