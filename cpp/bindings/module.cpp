@@ -352,6 +352,8 @@ std::string compiler() {
 
 }  // namespace
 
+void register_math(py::module_& m);  // register_math.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss kernels (internal; use fastloss.functional)";
   m.def("pointwise", &pointwise, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
@@ -380,4 +382,5 @@ PYBIND11_MODULE(_core, m) {
   });
   m.attr("compiler") = compiler();
   m.attr("max_dims") = kMaxDims;
+  register_math(m);
 }

@@ -83,6 +83,7 @@ std::atomic<int> g_threads{detail::available_cpus()};
 }  // namespace
 
 namespace detail {
+const KernelTable& current_table() { return *g_table.load(); }
 int threads_for(int64_t numel) {
   return numel < kMinParallel ? 1 : g_threads.load(std::memory_order_relaxed);
 }

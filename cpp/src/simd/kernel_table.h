@@ -9,11 +9,15 @@ namespace fastloss {
 namespace detail {
 
 using PointwiseFn = double (*)(Pointwise, const PointwiseArgs&);
+using VectorMathFn = void (*)(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 
 struct KernelTable {
   const char* name;
   PointwiseFn pointwise[2];  // indexed by DType
+  VectorMathFn vector_math[2];  // indexed by DType; fn is a MathFn (simd/math_functions.h)
 };
+
+const KernelTable& current_table();  // dispatch.cpp: the selected level
 
 }  // namespace detail
 
