@@ -27,22 +27,58 @@
 
 #include <cstdint>
 
+#include "fastloss/losses.h"
+
 namespace fastloss {
 
 constexpr int kMaxDims = 8;
+constexpr int kMaxInputs = 4;   // arrays a loss reads (besides weight and grad_output)
+constexpr int kMaxGrads = 3;    // gradients a loss writes
+constexpr int kMaxOptions = 4;  // numeric options of a loss
 
 enum class DType : int { Float32 = 0, Float64 = 1 };
 
 enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
 
-// Element-wise losses of (input, target). `Sum` is the identity on `input`
-// (used for weight totals and the bandwidth probes).
-enum class Pointwise : int { L1 = 0, Mse = 1, SmoothL1 = 2, Huber = 3, Sum = 4 };
-
 struct StridedArray {
   void* data = nullptr;  // nullptr: the operand is absent
   int64_t strides[kMaxDims] = {};
 };
+
+// One element-wise call: every array has the call's shape (broadcast by
+// stride 0). Read: the loss's inputs (losses.h gives their number and
+// order), weight (absent: 1) and, for gradients, grad_output (absent: 1).
+// Written: loss_out (per-element weight * loss) when want_value and it is
+// present, else the loss is summed into Totals; grads[k] = d loss /
+// d inputs[k] * weight * grad_output * grad_scale for each present k when
+// want_grad (an absent one is not computed).
+struct ElementwiseCall {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  StridedArray inputs[kMaxInputs];
+  StridedArray weight, grad_output, loss_out;
+  StridedArray grads[kMaxGrads];
+  bool want_value = true;
+  bool want_grad = false;
+  double grad_scale = 1.0;           // multiplies every gradient element
+  double options[kMaxOptions] = {};  // the loss's options, in losses.h's order
+};
+
+// What a call returns besides the arrays it writes.
+struct Totals {
+  double loss = 0;      // sum of weight * loss (when summed)
+  double weight = 0;    // sum of weight (losses whose weighted mean divides by it)
+  uint32_t errors = 0;  // bit k: the loss's check k failed somewhere (e.g. BCE input outside [0, 1])
+};
+
+// Runs one element-wise loss; throws std::invalid_argument for arguments it
+// can check (see above).
+Totals elementwise(Loss loss, DType dtype, const ElementwiseCall& call);
+
+// The regression losses' first entry point, kept for existing callers: the
+// same kernels through six fixed operand slots and one parameter. `Sum` is
+// the identity on `input` (weight totals, bandwidth probes).
+enum class Pointwise : int { L1 = 0, Mse = 1, SmoothL1 = 2, Huber = 3, Sum = 4 };
 
 struct PointwiseArgs {
   int ndim = 0;
@@ -67,6 +103,7 @@ double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args);
 // and drops size-1 dimensions; the kernels do this themselves, it is exposed
 // for callers that want to inspect the effective layout.
 void coalesce(PointwiseArgs& args);
+void coalesce(ElementwiseCall& call);
 
 // Threads used by the kernels. set_num_threads clamps n to [1, 4 x the CPUs
 // this process may use]; get_num_threads returns the clamped value. Calls

@@ -2,7 +2,10 @@
 // of operations follow ATen's CPU kernels so float32 values match torch's.
 //
 // Each functor's eval computes, for V a vector or a scalar, the loss value
-// (kValue) and/or d loss / d x (kGrad) from the same lines.
+// (kValue) and/or d loss / d x (kGrad) from the same lines; the element-wise
+// driver (simd/elementwise_driver.h) applies weight, grad_output and the
+// reduction. Options arrive in the call's element type (Params<T>), so a
+// branch on an option sees the value the arithmetic uses.
 #pragma once
 
 #include "simd/vec.h"
@@ -10,67 +13,98 @@
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
+// What most functors share: no options, no checks, no redirect.
+struct Elementwise {
+  static constexpr int kChecks = 0;
+  static constexpr bool kWeightTotal = false;
+  static constexpr bool kRedirect = false;
+  template <class T>
+  struct Params {
+    explicit Params(const double* /*options*/) {}
+  };
+  template <class V>
+  static void check(const V* /*in*/, V* /*bad*/) {}
+};
+
+// The identity on x: sums (weight totals) and the bandwidth probes.
+struct Sum : Elementwise {
+  static constexpr int kInputs = 1, kGrads = 0;
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P&, V& value, V* /*grad*/) {
+    if constexpr (kValue) value = in[0];
+  }
+};
+
 // |d|; gradient sign(d) with sign(0) = sign(NaN) = 0 (torch's abs backward).
-struct L1 {
-  static constexpr int kInputs = 2;
-  template <bool kValue, bool kGrad, class V>
-  static void eval(V x, V y, V /*param*/, V& value, V& grad) {
-    const V d = x - y;
+// Weighted 'mean' divides by sum(weight) (torch 2.13): the weight total.
+struct L1 : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  static constexpr bool kWeightTotal = true;
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P&, V& value, V* grad) {
+    const V d = in[0] - in[1];
     if constexpr (kValue) value = abs(d);
-    if constexpr (kGrad) grad = sign(d);
+    if constexpr (kGrad) grad[0] = sign(d);
   }
 };
 
-// d^2; gradient 2 d.
-struct Mse {
-  static constexpr int kInputs = 2;
-  template <bool kValue, bool kGrad, class V>
-  static void eval(V x, V y, V /*param*/, V& value, V& grad) {
-    const V d = x - y;
+// d^2; gradient 2 d. Weighted 'mean' divides by sum(weight).
+struct Mse : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  static constexpr bool kWeightTotal = true;
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P&, V& value, V* grad) {
+    const V d = in[0] - in[1];
     if constexpr (kValue) value = d * d;
-    if constexpr (kGrad) grad = d * splat<V>(2);
+    if constexpr (kGrad) grad[0] = d * splat<V>(2);
   }
 };
 
-// |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta  (beta > 0; beta == 0 is L1).
-struct SmoothL1 {
-  static constexpr int kInputs = 2;
-  template <bool kValue, bool kGrad, class V>
-  static void eval(V x, V y, V beta, V& value, V& grad) {
-    const V d = x - y;
+// |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta  (beta > 0; beta == 0 in the
+// element type is L1, forward and backward, as torch dispatches it).
+struct SmoothL1 : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  static constexpr bool kRedirect = true;
+  using Redirect = L1;
+  template <class T>
+  struct Params {
+    T beta;
+    explicit Params(const double* options) : beta(static_cast<T>(options[0])) {}
+    bool redirect() const { return beta == T(0); }
+  };
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P& p, V& value, V* grad) {
+    const V beta = splat<V>(p.beta);
+    const V d = in[0] - in[1];
     if constexpr (kValue) {
       const V z = abs(d);
       const V half = splat<V>(0.5);
       value = select(z < beta, half * z * z / beta, z - half * beta);
     }
     if constexpr (kGrad) {
-      grad = select(d < -beta, splat<V>(-1), select(d > beta, splat<V>(1), d / beta));
+      grad[0] = select(d < -beta, splat<V>(-1), select(d > beta, splat<V>(1), d / beta));
     }
   }
 };
 
-// |d| < delta ? 0.5 d^2 : delta (|d| - 0.5 delta)  (delta > 0).
-struct Huber {
-  static constexpr int kInputs = 2;
-  template <bool kValue, bool kGrad, class V>
-  static void eval(V x, V y, V delta, V& value, V& grad) {
-    const V d = x - y;
+// |d| < delta ? 0.5 d^2 : delta (|d| - 0.5 delta)  (delta >= 0).
+struct Huber : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  template <class T>
+  struct Params {
+    T delta;
+    explicit Params(const double* options) : delta(static_cast<T>(options[0])) {}
+  };
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P& p, V& value, V* grad) {
+    const V delta = splat<V>(p.delta);
+    const V d = in[0] - in[1];
     if constexpr (kValue) {
       const V z = abs(d);
       const V half = splat<V>(0.5);
       value = select(z < delta, half * z * z, delta * (z - half * delta));
     }
-    if constexpr (kGrad) grad = select(d < -delta, -delta, select(d > delta, delta, d));
-  }
-};
-
-// The identity on x: sums (weight totals) and the bandwidth probes.
-struct Identity {
-  static constexpr int kInputs = 1;
-  template <bool kValue, bool kGrad, class V>
-  static void eval(V x, V /*y*/, V /*param*/, V& value, V& grad) {
-    if constexpr (kValue) value = x;
-    if constexpr (kGrad) grad = splat<V>(1);
+    if constexpr (kGrad) grad[0] = select(d < -delta, -delta, select(d > delta, delta, d));
   }
 };
 

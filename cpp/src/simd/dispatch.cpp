@@ -20,7 +20,7 @@ namespace {
 constexpr int64_t kMinParallel = 1 << 15;  // elements; below this a call stays on one thread
 
 struct Level {
-  const detail::KernelTable* table;
+  const detail::KernelTable& (*table)();
   bool (*supported)();
 };
 
@@ -62,18 +62,18 @@ bool has_avx512() { return cpu().avx512; }
 
 // Lowest first.
 const Level kLevels[] = {
-    {&baseline::kKernels, always},
+    {&baseline::kernels, always},
 #if FASTLOSS_X86_LEVELS
-    {&avx2::kKernels, has_avx2},
-    {&avx512::kKernels, has_avx512},
+    {&avx2::kernels, has_avx2},
+    {&avx512::kernels, has_avx512},
 #endif
 };
 constexpr int kNumLevels = sizeof(kLevels) / sizeof(kLevels[0]);
 
 const detail::KernelTable* best_table() {
-  const detail::KernelTable* best = kLevels[0].table;
+  const detail::KernelTable* best = &kLevels[0].table();
   for (const Level& level : kLevels)
-    if (level.supported()) best = level.table;
+    if (level.supported()) best = &level.table();
   return best;
 }
 
@@ -103,7 +103,7 @@ const char* available_isas() {
     for (const Level& level : kLevels) {
       if (!level.supported()) continue;
       if (!s.empty()) s += ",";
-      s += level.table->name;
+      s += level.table().name;
     }
     return s;
   }();
@@ -112,8 +112,8 @@ const char* available_isas() {
 
 bool select_isa(const char* name) {
   for (const Level& level : kLevels) {
-    if (std::strcmp(level.table->name, name) == 0 && level.supported()) {
-      g_table.store(level.table);
+    if (std::strcmp(level.table().name, name) == 0 && level.supported()) {
+      g_table.store(&level.table());
       return true;
     }
   }
@@ -122,96 +122,181 @@ bool select_isa(const char* name) {
 
 namespace {
 
-[[noreturn]] void invalid(const std::string& what) {
-  throw std::invalid_argument("fastloss::pointwise: " + what);
+[[noreturn]] void invalid(const char* function, const std::string& what) {
+  throw std::invalid_argument(std::string("fastloss::") + function + ": " + what);
 }
 
-void check_shape(const PointwiseArgs& a) {
-  if (a.ndim < 0 || a.ndim > kMaxDims)
-    invalid("ndim: " + std::to_string(a.ndim) + " is outside [0, " + std::to_string(kMaxDims) + "]");
+void check_shape(const char* function, int ndim, const int64_t* shape) {
+  if (ndim < 0 || ndim > kMaxDims)
+    invalid(function, "ndim: " + std::to_string(ndim) + " is outside [0, " + std::to_string(kMaxDims) + "]");
   int64_t numel = 1;
-  for (int d = 0; d < a.ndim; ++d) {
-    if (a.shape[d] < 0) invalid("shape[" + std::to_string(d) + "]: negative (" + std::to_string(a.shape[d]) + ")");
-    if (__builtin_mul_overflow(numel, a.shape[d], &numel)) invalid("shape: the element count overflows int64");
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] < 0)
+      invalid(function, "shape[" + std::to_string(d) + "]: negative (" + std::to_string(shape[d]) + ")");
+    if (__builtin_mul_overflow(numel, shape[d], &numel)) invalid(function, "shape: the element count overflows int64");
   }
 }
 
-int64_t numel_of(const PointwiseArgs& a) {
+int64_t numel_of(int ndim, const int64_t* shape) {
   int64_t numel = 1;
-  for (int d = 0; d < a.ndim; ++d) numel *= a.shape[d];
+  for (int d = 0; d < ndim; ++d) numel *= shape[d];
   return numel;
 }
 
-void check(Pointwise loss, DType dtype, const PointwiseArgs& a) {
-  if (static_cast<unsigned>(loss) > static_cast<unsigned>(Pointwise::Sum))
-    invalid("loss: unknown value " + std::to_string(static_cast<int>(loss)));
-  if (dtype != DType::Float32 && dtype != DType::Float64)
-    invalid("dtype: unknown value " + std::to_string(static_cast<int>(dtype)));
-  check_shape(a);
-  if (!a.want_value && !a.want_grad) invalid("want_value and want_grad are both false: nothing to compute");
-  if (loss == Pointwise::Sum) {
-    if (a.want_grad) invalid("want_grad: the Sum kernel has no gradient");
-    if (a.weight.data != nullptr || a.grad_output.data != nullptr)
-      invalid("weight/grad_output: the Sum kernel takes one array");
+// Options the kernels cannot take (those the Python layer also refuses,
+// checked here for C++ callers).
+void check_options(Loss loss, const double* o) {
+  const char* f = "elementwise";
+  switch (loss) {
+    case Loss::SmoothL1:
+      if (!(o[0] >= 0)) invalid(f, "options[0]: smooth_l1_loss's beta must be >= 0");
+      break;
+    // delta == 0 is accepted: a positive delta can round to 0 in float32, and
+    // the loss is then 0 with a 0 gradient, as torch computes it.
+    case Loss::Huber:
+      if (!(o[0] >= 0)) invalid(f, "options[0]: huber_loss's delta must be >= 0");
+      break;
+    default:
+      break;
   }
-  if (loss == Pointwise::SmoothL1 && !(a.param >= 0)) invalid("param: SmoothL1's beta must be >= 0");
-  // delta == 0 is accepted: a positive delta can round to 0 in float32, and
-  // the loss is then 0 with a 0 gradient, as torch computes it.
-  if (loss == Pointwise::Huber && !(a.param >= 0)) invalid("param: Huber's delta must be >= 0");
-  if (numel_of(a) == 0) return;  // nothing is read or written: absent pointers are fine
-  if (a.input.data == nullptr) invalid("input.data: null");
-  if (loss != Pointwise::Sum && a.target.data == nullptr) invalid("target.data: null (the loss takes two inputs)");
-  if (a.want_grad && a.grad_out.data == nullptr) invalid("grad_out.data: null while want_grad");
 }
 
-}  // namespace
+void check(Loss loss, DType dtype, const ElementwiseCall& c) {
+  const char* f = "elementwise";
+  if (static_cast<unsigned>(loss) >= static_cast<unsigned>(kNumLosses))
+    invalid(f, "loss: unknown value " + std::to_string(static_cast<int>(loss)));
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    invalid(f, "dtype: unknown value " + std::to_string(static_cast<int>(dtype)));
+  check_shape(f, c.ndim, c.shape);
+  const LossInfo& info = loss_info(loss);
+  if (!c.want_value && !(c.want_grad && info.grads > 0))
+    invalid(f, "nothing to compute (want_value is false and the loss has no gradient to want)");
+  for (int k = info.inputs; k < kMaxInputs; ++k)
+    if (c.inputs[k].data != nullptr) invalid(f, "inputs[" + std::to_string(k) + "]: " + info.name + " reads only " + std::to_string(info.inputs));
+  for (int k = info.grads; k < kMaxGrads; ++k)
+    if (c.grads[k].data != nullptr) invalid(f, "grads[" + std::to_string(k) + "]: " + info.name + " has " + std::to_string(info.grads) + " gradients");
+  check_options(loss, c.options);
+  if (numel_of(c.ndim, c.shape) == 0) return;  // nothing is read or written: absent pointers are fine
+  for (int k = 0; k < info.inputs; ++k)
+    if (c.inputs[k].data == nullptr) invalid(f, "inputs[" + std::to_string(k) + "].data: null (" + info.name + " reads " + std::to_string(info.inputs) + " arrays)");
+  if (c.want_grad && info.grads > 0) {
+    bool any = false;
+    for (int k = 0; k < info.grads; ++k) any = any || c.grads[k].data != nullptr;
+    if (!any) invalid(f, "grads: want_grad but no gradient array is present");
+  }
+}
 
-void coalesce(PointwiseArgs& a) {
-  check_shape(a);
-  StridedArray* arrays[] = {&a.input, &a.target, &a.weight, &a.grad_output, &a.loss_out, &a.grad_out};
-  // Drop size-1 dimensions (their strides never matter); keep size-0 ones.
+// The StridedArrays of a call, in a fixed order.
+constexpr int kCallArrays = kMaxInputs + 3 + kMaxGrads;
+void arrays_of(ElementwiseCall& c, StridedArray** out) {
+  int n = 0;
+  for (StridedArray& a : c.inputs) out[n++] = &a;
+  out[n++] = &c.weight;
+  out[n++] = &c.grad_output;
+  out[n++] = &c.loss_out;
+  for (StridedArray& a : c.grads) out[n++] = &a;
+}
+
+// Drops size-1 dimensions and merges adjacent dimensions that every present
+// array steps over as one run.
+void coalesce_arrays(int& ndim, int64_t* shape, StridedArray** arrays, int count) {
   int nd = 0;
-  for (int d = 0; d < a.ndim; ++d) {
-    if (a.shape[d] == 1) continue;
-    a.shape[nd] = a.shape[d];
-    for (StridedArray* arr : arrays) arr->strides[nd] = arr->strides[d];
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] == 1) continue;
+    shape[nd] = shape[d];
+    for (int k = 0; k < count; ++k) arrays[k]->strides[nd] = arrays[k]->strides[d];
     ++nd;
   }
-  // Merge d into d-1 when every present operand steps over both as one run.
   int out = 0;
   for (int d = 0; d < nd; ++d) {
     bool merge = out > 0;
-    for (StridedArray* arr : arrays) {
-      if (merge && arr->data != nullptr &&
-          arr->strides[out - 1] != arr->strides[d] * a.shape[d])
+    for (int k = 0; k < count; ++k)
+      if (merge && arrays[k]->data != nullptr && arrays[k]->strides[out - 1] != arrays[k]->strides[d] * shape[d])
         merge = false;
-    }
     if (merge) {
-      a.shape[out - 1] *= a.shape[d];
-      for (StridedArray* arr : arrays) arr->strides[out - 1] = arr->strides[d];
+      shape[out - 1] *= shape[d];
+      for (int k = 0; k < count; ++k) arrays[k]->strides[out - 1] = arrays[k]->strides[d];
     } else {
-      a.shape[out] = a.shape[d];
-      for (StridedArray* arr : arrays) arr->strides[out] = arr->strides[d];
+      shape[out] = shape[d];
+      for (int k = 0; k < count; ++k) arrays[k]->strides[out] = arrays[k]->strides[d];
       ++out;
     }
   }
   if (out == 0) {  // a scalar
-    a.shape[0] = 1;
-    for (StridedArray* arr : arrays) arr->strides[0] = 0;
+    shape[0] = 1;
+    for (int k = 0; k < count; ++k) arrays[k]->strides[0] = 0;
     out = 1;
   }
   for (int d = out; d < kMaxDims; ++d) {
-    a.shape[d] = 0;
-    for (StridedArray* arr : arrays) arr->strides[d] = 0;
+    shape[d] = 0;
+    for (int k = 0; k < count; ++k) arrays[k]->strides[d] = 0;
   }
-  a.ndim = out;
+  ndim = out;
 }
 
-double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& args) {
-  check(loss, dtype, args);
-  PointwiseArgs a = args;
-  coalesce(a);
-  return g_table.load()->pointwise[static_cast<int>(dtype)](loss, a);
+// The Pointwise ids of the first entry point, as losses.h ids.
+Loss loss_of(Pointwise p) {
+  switch (p) {
+    case Pointwise::L1: return Loss::L1;
+    case Pointwise::Mse: return Loss::Mse;
+    case Pointwise::SmoothL1: return Loss::SmoothL1;
+    case Pointwise::Huber: return Loss::Huber;
+    case Pointwise::Sum: return Loss::Sum;
+  }
+  return static_cast<Loss>(-1);
+}
+
+}  // namespace
+
+void coalesce(ElementwiseCall& c) {
+  check_shape("coalesce", c.ndim, c.shape);
+  StridedArray* arrays[kCallArrays];
+  arrays_of(c, arrays);
+  coalesce_arrays(c.ndim, c.shape, arrays, kCallArrays);
+}
+
+void coalesce(PointwiseArgs& a) {
+  check_shape("coalesce", a.ndim, a.shape);
+  StridedArray* arrays[] = {&a.input, &a.target, &a.weight, &a.grad_output, &a.loss_out, &a.grad_out};
+  coalesce_arrays(a.ndim, a.shape, arrays, 6);
+}
+
+Totals elementwise(Loss loss, DType dtype, const ElementwiseCall& call) {
+  check(loss, dtype, call);
+  ElementwiseCall c = call;
+  coalesce(c);
+  return g_table.load()->elementwise[static_cast<int>(loss)][static_cast<int>(dtype)](c);
+}
+
+double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& a) {
+  const char* f = "pointwise";
+  const Loss id = loss_of(loss);
+  if (static_cast<int>(id) < 0) invalid(f, "loss: unknown value " + std::to_string(static_cast<int>(loss)));
+  check_shape(f, a.ndim, a.shape);
+  const bool empty = numel_of(a.ndim, a.shape) == 0;
+  if (!a.want_value && !a.want_grad) invalid(f, "want_value and want_grad are both false: nothing to compute");
+  if (loss == Pointwise::Sum) {
+    if (a.want_grad) invalid(f, "want_grad: the Sum kernel has no gradient");
+    if (a.grad_output.data != nullptr || a.weight.data != nullptr)
+      invalid(f, "weight/grad_output: the Sum kernel takes one array (target is ignored)");
+  } else if (a.target.data == nullptr && !empty) {
+    invalid(f, "target.data: null (the loss takes two inputs)");
+  }
+  if (a.want_grad && a.grad_out.data == nullptr && !empty) invalid(f, "grad_out.data: null while want_grad");
+  ElementwiseCall c;
+  c.ndim = a.ndim;
+  for (int d = 0; d < kMaxDims; ++d) c.shape[d] = a.shape[d];
+  c.inputs[0] = a.input;
+  if (loss != Pointwise::Sum) c.inputs[1] = a.target;
+  c.weight = a.weight;
+  c.grad_output = a.grad_output;
+  c.loss_out = a.loss_out;
+  c.grads[0] = a.grad_out;
+  c.want_value = a.want_value;
+  c.want_grad = a.want_grad;
+  c.grad_scale = a.grad_scale;
+  c.options[0] = a.param;
+  return elementwise(id, dtype, c).loss;  // 0 unless the loss was summed
 }
 
 }  // namespace fastloss

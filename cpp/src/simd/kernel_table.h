@@ -6,24 +6,29 @@
 #include "fastloss/fastloss.h"
 
 namespace fastloss {
+
+// The loss families: one source file each (cpp/src/losses/<family>.cpp),
+// which fills its losses' entries of the table.
+enum class Family { Regression };
+
 namespace detail {
 
-using PointwiseFn = double (*)(Pointwise, const PointwiseArgs&);
+using ElementwiseFn = Totals (*)(const ElementwiseCall&);
 using VectorMathFn = void (*)(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 
 struct KernelTable {
   const char* name;
-  PointwiseFn pointwise[2];  // indexed by DType
-  VectorMathFn vector_math[2];  // indexed by DType; fn is a MathFn (simd/math_functions.h)
+  ElementwiseFn elementwise[kNumLosses][2];  // [Loss][DType]
+  VectorMathFn vector_math[2];               // indexed by DType; fn is a MathFn (simd/math_functions.h)
 };
 
 const KernelTable& current_table();  // dispatch.cpp: the selected level
 
 }  // namespace detail
 
-#define FASTLOSS_DECLARE_TABLE(ns) \
-  namespace ns {                   \
-  extern const detail::KernelTable kKernels; \
+#define FASTLOSS_DECLARE_TABLE(ns)          \
+  namespace ns {                            \
+  const detail::KernelTable& kernels();     \
   }
 FASTLOSS_DECLARE_TABLE(baseline)
 FASTLOSS_DECLARE_TABLE(avx2)
