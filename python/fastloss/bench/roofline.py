@@ -1,0 +1,68 @@
+"""The memory-bandwidth probe: the "roofline" the losses are compared with.
+
+Two operations made of fastloss's own kernels, as fast as a loss over the
+same bytes could be: *read* = the blocked threaded sum of ``2 * size``
+elements (the footprint of a two-input forward) and *read+write* = the
+element-wise copy of ``size`` elements. Their cases are timed in the same
+round-robin as each loss's cases (see :mod:`.timing`), so a loss's roofline
+is measured under the same conditions as the loss; "% of roofline" is the
+loss's GB/s over the probe's (read for ``forward``, read+write otherwise).
+It can exceed 100 % when the data fits in a cache (small ``--size``) or when
+the machine was busier during the probe's calls than during the loss's."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+
+from .. import _core
+from .. import _elementwise
+from .timing import Case, time_cases
+
+__all__ = ["Probe", "memory_bandwidth"]
+
+
+class Probe:
+    """Arrays with the bytes of ``size`` elements of ``dtype`` (float16 is
+    probed with float32 arrays of the same bytes: the kernels read float16
+    inputs through float32)."""
+
+    def __init__(self, size, dtype):
+        dtype = np.dtype(dtype)
+        n = size
+        if dtype.itemsize < 4:
+            dtype, n = np.dtype(np.float32), max(1, size * dtype.itemsize // 4)
+        self.a = np.ones(2 * n, dtype)
+        self.src = np.ones(n, dtype)
+        self.dst = np.zeros(n, dtype)
+
+    def cases(self, repeat):
+        a, src, dst = self.a, self.src, self.dst
+        return [
+            Case(("probe", "read"), lambda: _elementwise.total(a), repeat, 2),
+            Case(("probe", "read_write"), lambda: _core.pointwise(_elementwise.SUM, True, False, 0.0, 1.0,
+                                                                  src, None, None, None, dst, None), repeat, 2),
+        ]
+
+    def summary(self, cases):
+        """GB/s (1e9 bytes/s) from timed :meth:`cases`; None if they failed."""
+        if any(c.error or not c.times for c in cases):
+            return None
+        read, copy = (statistics.median(c.times) for c in cases)
+        return {
+            "read_gbps": self.a.nbytes / read / 1e9,
+            "read_write_gbps": 2 * self.src.nbytes / copy / 1e9,
+            "read_bytes": self.a.nbytes,
+            "read_write_bytes": 2 * self.src.nbytes,
+            "read_seconds": read,
+            "read_write_seconds": copy,
+        }
+
+
+def memory_bandwidth(size, dtype, repeat=5):
+    """Times the probe alone; returns its :meth:`Probe.summary`."""
+    probe = Probe(size, dtype)
+    cases = probe.cases(max(repeat, 5))
+    time_cases(cases)
+    return probe.summary(cases)
