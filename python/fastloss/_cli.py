@@ -315,9 +315,12 @@ def _bench_arguments(args, parser):
         for option in ("json", "csv"):
             if getattr(args, option):
                 report.check_output(getattr(args, option), f"--{option}")
-        return report.load(args.compare) if args.compare else None
     except report.OutputError as exc:
         parser.error(str(exc))
+    try:
+        return report.load(args.compare) if args.compare else None
+    except report.OutputError as exc:
+        parser.error(f"--compare {exc}")
 
 
 def _cmd_small_calls(args, parser, names):
