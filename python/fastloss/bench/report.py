@@ -241,9 +241,9 @@ def print_report(result, file=None, markdown=False):
            or "none"),
         f"times: median of {m['repeat']} calls (reference: {m['reference_repeat']}) with (min–max); "
         "×N after a peer's time = peer time / fastloss time (above 1: fastloss is faster)",
-        f"roofline: memory bandwidth of fastloss's own sum/copy kernels over the same bytes, timed between each "
-        f"loss's calls: read {bw['read_gbps']:.1f} GB/s (for forward), read+write {bw['read_write_gbps']:.1f} GB/s "
-        "(the others; medians)",
+        "% of roofline = the time fastloss's own sum (read) and copy (read+write) kernels, timed between each "
+        "loss's calls, need for the op's reads and writes / the op's time "
+        f"(probes: read {bw['read_gbps']:.1f} GB/s, copy {bw['read_write_gbps']:.1f} GB/s, medians)",
     ]
     if str(m.get("best", "")).startswith("mallopt"):
         head.append("malloc 'tuned' rows: re-timed with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 "
@@ -286,11 +286,11 @@ def print_report(result, file=None, markdown=False):
         title = f"{name} · forward moves {_fmt_bytes(rs[0]['bytes'])}"
         for p in bw.get("probes", []):
             if p["loss"] == name and p["config"] == "as_run":
-                title += f" · roofline read {p['read_gbps']:.1f}, read+write {p['read_write_gbps']:.1f} GB/s"
+                title += f" · probes read {p['read_gbps']:.1f}, copy {p['read_write_gbps']:.1f} GB/s"
         caption = None
         if over:
-            caption = (f"{ROOF_MARK} above 100 %: faster than the bandwidth probe timed alongside it — the data "
-                       "fits in a cache (small --size) or the probe's calls met more contention (noise).")
+            caption = (f"{ROOF_MARK} above 100 %: faster than the bandwidth probes timed alongside predict — the "
+                       "data fits in a cache (small --size) or the probes' calls met more contention (noise).")
         print_table(title, headers, rows, file=file, caption=caption, left=2, markdown=markdown)
     notes = ["torch's backward is its forward + .backward() (no gradient without it); peers have no out=, so "
              "the value_and_grad(out=) row shows their fused time."]

@@ -5,10 +5,15 @@ same bytes could be: *read* = the blocked threaded sum of ``2 * size``
 elements (the footprint of a two-input forward) and *read+write* = the
 element-wise copy of ``size`` elements. Their cases are timed in the same
 round-robin as each loss's cases (see :mod:`.timing`), so a loss's roofline
-is measured under the same conditions as the loss; "% of roofline" is the
-loss's GB/s over the probe's (read for ``forward``, read+write otherwise).
-It can exceed 100 % when the data fits in a cache (small ``--size``) or when
-the machine was busier during the probe's calls than during the loss's."""
+is measured under the same conditions as the loss.
+
+From the two, a linear model: a byte read costs ``read time / bytes``, a byte
+written costs what the copy took beyond reading its source (on x86 a write
+also reads the line first, so it costs more than a read). An op's roofline
+time is ``read bytes * per-read + written bytes * per-write`` and its "% of
+roofline" is that time over the op's time. It can still exceed 100 % when the
+data fits in a cache (small ``--size``) or when the machine was busier during
+the probe's calls than during the op's."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from .. import _core
 from .. import _elementwise
 from .timing import Case, time_cases
 
-__all__ = ["Probe", "memory_bandwidth"]
+__all__ = ["Probe", "memory_bandwidth", "roofline_seconds"]
 
 
 class Probe:
@@ -57,7 +62,15 @@ class Probe:
             "read_write_bytes": 2 * self.src.nbytes,
             "read_seconds": read,
             "read_write_seconds": copy,
+            "seconds_per_byte_read": read / self.a.nbytes,
+            # Never below zero: on a noisy machine the copy can look faster than its read.
+            "seconds_per_byte_written": max(0.0, copy - self.src.nbytes * read / self.a.nbytes) / self.dst.nbytes,
         }
+
+
+def roofline_seconds(summary, read_bytes, written_bytes):
+    """The time the probe's speeds predict for an op reading and writing these bytes."""
+    return read_bytes * summary["seconds_per_byte_read"] + written_bytes * summary["seconds_per_byte_written"]
 
 
 def memory_bandwidth(size, dtype, repeat=5):

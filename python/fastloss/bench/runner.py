@@ -21,7 +21,7 @@ from .. import _core
 from .._api import REGISTRY
 from . import machine, peers as peers_mod
 from . import progress as progress_mod
-from .roofline import Probe
+from .roofline import Probe, roofline_seconds
 from .timing import spread, time_cases
 from .workload import OPS, Data, fastloss_cases
 
@@ -50,7 +50,8 @@ def _measure(names, config, size, dtype, reduction, repeat, peers, rows, errors,
             errors.append({"loss": name, "impl": "fastloss", "config": config,
                            "error": f"{type(exc).__name__}: {exc}"})
             continue
-        op_bytes = data.op_bytes(value)
+        traffic = data.op_traffic(value)
+        op_bytes = {op: sum(rw) for op, rw in traffic.items()}
         by_op = {op: {} for op in OPS}
         for op, case in fastloss_cases(spec, data, config, repeat).items():
             by_op[op][case.key[0]] = case
@@ -81,9 +82,10 @@ def _measure(names, config, size, dtype, reduction, repeat, peers, rows, errors,
                 if case.key[1] != op:
                     entry["same_as"] = case.key[1]
                 if impl.startswith("fastloss"):
-                    roof = bandwidth["read_gbps"] if op == "forward" else bandwidth["read_write_gbps"]
-                    entry["roofline_gbps"] = roof
-                    entry["roofline_pct"] = 100.0 * entry["gbps"] / roof
+                    roof = roofline_seconds(bandwidth, *traffic[op])
+                    entry["roofline_seconds"] = roof
+                    entry["roofline_gbps"] = op_bytes[op] / roof / 1e9
+                    entry["roofline_pct"] = 100.0 * roof / entry["seconds"]
                     row[impl] = entry
                 else:
                     row["peers"][impl] = entry

@@ -43,16 +43,17 @@ class Data:
             outs.append(np.zeros_like(a) if isinstance(a, np.ndarray) else None)
         self.out = outs[0] if len(outs) == 1 else tuple(outs)
 
-    def op_bytes(self, value):
-        """Bytes read and written by each op, given the forward's result: the
-        inputs, plus the gradients, plus the loss for ``reduction='none'``."""
+    def op_traffic(self, value):
+        """``{op: (bytes read, bytes written)}``, given the forward's result:
+        the inputs are read; the gradients, and the loss for
+        ``reduction='none'``, are written."""
         value_bytes = value.nbytes if isinstance(value, np.ndarray) and value.ndim else 0
-        grads = self.read_bytes + self.grad_bytes + value_bytes
+        both = (self.read_bytes, self.grad_bytes + value_bytes)
         return {
-            "forward": self.read_bytes + value_bytes,
-            "backward": self.read_bytes + self.grad_bytes,
-            "value_and_grad": grads,
-            "value_and_grad_out": grads,
+            "forward": (self.read_bytes, value_bytes),
+            "backward": (self.read_bytes, self.grad_bytes),
+            "value_and_grad": both,
+            "value_and_grad_out": both,
         }
 
 
