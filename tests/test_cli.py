@@ -223,7 +223,7 @@ def test_bench_table_names_its_columns(quick_run):
     out = r.stdout
     for column in ("op", "malloc", "fastloss", "GB/s", "% of roofline", "reference (NumPy f64)"):
         assert column in out
-    assert "roofline: memory bandwidth" in out
+    assert "% of roofline = the time" in out
     assert "(min–max)" in out
     assert "numpy  " not in out  # the peer is named for what it is
 
