@@ -65,7 +65,8 @@ def check_plot_path(path):
     formats = FigureCanvasBase.get_supported_filetypes()
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in formats:
-        raise OutputError(f"--plot {path}: matplotlib cannot write {'.' + ext if ext else 'a file without an extension'}"
+        what = "." + ext if ext else "a file without an extension"
+        raise OutputError(f"--plot {path}: matplotlib cannot write {what}"
                           f"; use one of {', '.join('.' + e for e in sorted(formats))}")
     check_output(path, "--plot")
 
@@ -331,7 +332,7 @@ def print_comparison(result, old, old_path, file=None, markdown=False):
         rows.append([loss, OP_LABELS.get(op, op), malloc, impl, fmt_time(t_old), fmt_time(t_new),
                      (f"{ratio:.2f}", style)])
     caption = "now/then below 1: this run is faster. "
-    caption += ("Runs differ in: " + "; ".join(diffs)) if diffs else "Same isa, threads, dtype, size, reduction and cpu."
+    caption += ("Runs differ in: " + "; ".join(diffs)) if diffs else "Same isa, threads, dtype, size, reduction, cpu."
     print_table(f"compared with {old_path} ({old['meta'].get('timestamp', '?')})",
                 ["loss", "op", "malloc", "implementation", "then", "now", "now/then"], rows, file=file, left=4,
                 caption=caption, markdown=markdown)
