@@ -290,8 +290,10 @@ def print_report(result, file=None, markdown=False):
                 title += f" · probes read {p['read_gbps']:.1f}, copy {p['read_write_gbps']:.1f} GB/s"
         caption = None
         if over:
-            caption = (f"{ROOF_MARK} above 100 %: faster than the bandwidth probes timed alongside predict — the "
-                       "data fits in a cache (small --size) or the probes' calls met more contention (noise).")
+            caption = (f"{ROOF_MARK} above 100 %: the op moved its bytes faster than the probes timed alongside "
+                       "predict. The probes are simple kernels, not a hardware limit: a two-input op may stream "
+                       "faster than the probe's one-array sum, the data may fit in a cache (small --size), or the "
+                       "probes' calls met more contention (noise).")
         print_table(title, headers, rows, file=file, caption=caption, left=2, markdown=markdown)
     notes = ["torch's backward is its forward + .backward() (no gradient without it); peers have no out=, so "
              "the value_and_grad(out=) row shows their fused time."]

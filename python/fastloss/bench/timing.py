@@ -13,10 +13,15 @@ import gc
 import statistics
 import time
 
-__all__ = ["Case", "time_cases", "spread", "NOISY_SPREAD"]
+__all__ = ["Case", "time_cases", "spread", "NOISY_SPREAD", "SETTLE_SECONDS"]
 
 # max/min of a case's times above which the machine is called noisy.
 NOISY_SPREAD = 1.5
+# Pause before each timed call (off the clock). torch's OpenMP workers and
+# XLA's thread pool keep spinning for a while after a call returns; without
+# the pause, whichever case follows a peer in the round-robin shares the
+# cores with those spinning threads.
+SETTLE_SECONDS = 0.005
 
 
 class Case:
@@ -31,9 +36,10 @@ class Case:
         self.times, self.error = [], None
 
 
-def time_cases(cases):
+def time_cases(cases, settle=None):
     """Warms every case up, then times them round-robin (rotating the order
-    each round). A case that raises is marked with ``error`` and left out."""
+    each round), sleeping ``settle`` seconds (default :data:`SETTLE_SECONDS`)
+    before each call. A case that raises is marked with ``error`` and left out."""
     for c in cases:
         try:
             for _ in range(c.warmup):
@@ -44,6 +50,7 @@ def time_cases(cases):
     if not active:
         return
     clock = time.perf_counter
+    pause = SETTLE_SECONDS if settle is None else settle
     enabled = gc.isenabled()
     gc.collect()
     gc.disable()
@@ -52,6 +59,8 @@ def time_cases(cases):
             k = r % len(active)
             for c in active[k:] + active[:k]:
                 if len(c.times) < c.repeat and c.error is None:
+                    if pause:
+                        time.sleep(pause)
                     try:
                         t0 = clock()
                         result = c.fn()  # noqa: F841 - freed after the clock stops
