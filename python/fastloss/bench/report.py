@@ -244,7 +244,8 @@ def print_report(result, file=None, markdown=False):
         "×N after a peer's time = peer time / fastloss time (above 1: fastloss is faster)",
         "% of roofline = the time fastloss's own sum (read) and copy (read+write) kernels, timed between each "
         "loss's calls, need for the op's reads and writes / the op's time "
-        f"(probes: read {bw['read_gbps']:.1f} GB/s, copy {bw['read_write_gbps']:.1f} GB/s, medians)",
+        f"(probes' fastest calls: read {bw['read_gbps']:.1f} GB/s, copy {bw['read_write_gbps']:.1f} GB/s, "
+        "medians over the losses)",
     ]
     if str(m.get("best", "")).startswith("mallopt"):
         head.append("malloc 'tuned' rows: re-timed with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 "

@@ -5,7 +5,8 @@ same bytes could be: *read* = the blocked threaded sum of ``2 * size``
 elements (the footprint of a two-input forward) and *read+write* = the
 element-wise copy of ``size`` elements. Their cases are timed in the same
 round-robin as each loss's cases (see :mod:`.timing`), so a loss's roofline
-is measured under the same conditions as the loss.
+is measured under the same conditions as the loss; of its calls the fastest
+counts (contention only slows a call down).
 
 From the two, a linear model: a byte read costs ``read time / bytes``, a byte
 written costs what the copy took beyond reading its source (on x86 a write
@@ -16,8 +17,6 @@ data fits in a cache (small ``--size``) or when the machine was busier during
 the probe's calls than during the op's."""
 
 from __future__ import annotations
-
-import statistics
 
 import numpy as np
 
@@ -51,10 +50,13 @@ class Probe:
         ]
 
     def summary(self, cases):
-        """GB/s (1e9 bytes/s) from timed :meth:`cases`; None if they failed."""
+        """GB/s (1e9 bytes/s) of the fastest call of each timed :meth:`cases`;
+        None if they failed."""
         if any(c.error or not c.times for c in cases):
             return None
-        read, copy = (statistics.median(c.times) for c in cases)
+        # The fastest call, not the median: contention only ever slows a call
+        # down, so the fastest is the closest to what the memory can do.
+        read, copy = (min(c.times) for c in cases)
         return {
             "read_gbps": self.a.nbytes / read / 1e9,
             "read_write_gbps": 2 * self.src.nbytes / copy / 1e9,
