@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The fastloss benchmark: ``python bench/run.py [options]`` is ``fastloss bench [options]``.
 
-The engine is ``fastloss.benchmark`` (installed with the package); see
+The engine is the ``fastloss.bench`` package (installed with fastloss); see
 bench/README.md for what is measured and how the peers are configured."""
 
 import sys

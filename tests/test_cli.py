@@ -1,20 +1,32 @@
-"""Smoke tests of the ``fastloss`` command line (list, check, bench).
+"""Tests of the ``fastloss`` command line (--version, list, config, check,
+bench) and of the benchmark package behind it (``fastloss.bench``).
 
-``bench`` with torch/JAX runs in a subprocess: their imports, the thread
-pinning and the ``mallopt`` calls then stay out of the test process."""
+A ``bench`` run with torch/JAX runs in a subprocess: their imports, the
+thread pinning and the ``mallopt`` calls then stay out of the test process.
+In-process runs use ``--peers numpy --no-best`` and tiny sizes. No test
+asserts a timing."""
 
+import csv
+import dataclasses
+import io
 import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fastloss
 from fastloss import _cli
+from fastloss import bench
 from fastloss._api import REGISTRY
-from fastloss.benchmark import OPS
+from fastloss.bench import peers, progress, report
+from fastloss.bench import OPS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["--quick", "--size", "4096", "--repeat", "1"]
+IN_PROCESS = [*TINY, "--losses", "mse_loss", "--peers", "numpy", "--no-best", "--quiet"]
 
 
 def _run(*args, cwd=None):
@@ -22,12 +34,59 @@ def _run(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-def test_list_shows_every_loss(capsys):
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One small `fastloss bench` in a subprocess, with every peer installed,
+    writing JSON and CSV: (completed process, json path, csv path)."""
+    folder = tmp_path_factory.mktemp("bench")
+    js, cs = folder / "out.json", folder / "out.csv"
+    r = _run("bench", *TINY, "--losses", "mse_loss", "huber_loss", "--json", str(js), "--csv", str(cs), cwd=folder)
+    return r, js, cs
+
+
+@pytest.fixture
+def no_run(monkeypatch):
+    """Makes a benchmark run fail the test: for checks that must happen before it."""
+    def run(*args, **kwargs):
+        raise AssertionError("the benchmark ran before the arguments were checked")
+
+    monkeypatch.setattr(bench, "run", run)
+
+
+# ------------------------------------------------------------------ general
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastloss {fastloss.__version__}"
+
+
+def test_config_prints_show_config(capsys):
+    expected = io.StringIO()
+    fastloss.show_config(file=expected)
+    assert _cli.main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert out == expected.getvalue()
+    assert fastloss._core.current_isa() in out
+
+
+def test_list_shows_every_loss_and_its_peers(capsys):
     assert _cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for spec in REGISTRY.values():
         assert spec.name in out
         assert spec.class_name in out
+    assert "torch, jax" in out
+
+
+def test_list_does_not_import_the_benchmark(tmp_path):
+    code = ("import sys; from fastloss import _cli; assert _cli.main(['list']) == 0; "
+            "print(sorted(m for m in sys.modules if m.startswith('fastloss.bench')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_python_dash_m_runs_the_cli(tmp_path):
@@ -41,11 +100,16 @@ def test_no_command_prints_help(capsys):
     assert "bench" in capsys.readouterr().out
 
 
-def test_check_passes(capsys):
-    assert _cli.main(["check", "--size", "257"]) == 0
+# -------------------------------------------------------------------- check
+
+
+def test_check_passes_and_names_the_isa(capsys):
+    assert _cli.main(["check", "--size", "257", "--no-torch"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
     assert all(name in out for name in REGISTRY)
+    assert f"isa {fastloss._core.current_isa()}" in out
+    assert "vs torch: skipped (--no-torch)" in out
 
 
 def test_check_reports_a_mismatch(monkeypatch, capsys):
@@ -53,41 +117,264 @@ def test_check_reports_a_mismatch(monkeypatch, capsys):
 
     right = reference.mse_loss
     monkeypatch.setattr(reference, "mse_loss", lambda *a, **k: right(*a, **k) * 1.01)
-    assert _cli.main(["check", "--losses", "mse_loss", "--size", "257"]) == 1
+    assert _cli.main(["check", "--losses", "mse_loss", "--size", "257", "--no-torch"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 
-def test_bench_writes_json(tmp_path):
-    path = tmp_path / "out.json"
-    r = _run("bench", "--quick", "--size", "4096", "--repeat", "1", "--json", str(path), "--losses", "mse_loss",
-             cwd=tmp_path)
+def test_check_compares_with_torch(capsys):
+    torch = pytest.importorskip("torch")
+    assert _cli.main(["check", "--size", "257"]) == 0
+    out = capsys.readouterr().out
+    assert f"vs torch: torch {torch.__version__}: values and gradients compared" in out
+    assert "FAIL" not in out
+
+
+@pytest.mark.parametrize("wrong", ["value", "gradient"])
+def test_check_reports_a_mismatch_with_torch(monkeypatch, capsys, wrong):
+    pytest.importorskip("torch")
+    spec = REGISTRY["mse_loss"]
+
+    def value_off(torch, x, y, **options):
+        return torch.nn.functional.mse_loss(x, y, **options) * 1.01
+
+    def gradient_off(torch, x, y, **options):
+        # Same value (x * 1.01 - x * 0.01 == x up to rounding), gradient * 1.01.
+        return torch.nn.functional.mse_loss(x * 1.01 - x.detach() * 0.01, y, **options)
+
+    bad = value_off if wrong == "value" else gradient_off
+    monkeypatch.setitem(REGISTRY, "mse_loss", dataclasses.replace(spec, torch=bad))
+    assert _cli.main(["check", "--losses", "mse_loss", "--size", "257"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL mse_loss" in out and "error above 1e-05" in out
+
+
+def _numpy_as_jnp(spec, arrays, options):
+    return spec.jax(np, *arrays, **options)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_registry_jax_expressions_equal_the_reference(name, reduction, weighted):
+    """The bench's JAX peer computes the loss: run its expression with NumPy
+    standing in for jax.numpy (the same API for these functions)."""
+    spec = REGISTRY[name]
+    rng = np.random.default_rng(0)
+    arrays, options = spec.sample(rng, 257, np.dtype(np.float64))
+    options = dict(options, reduction=reduction)
+    if weighted:
+        if "weight" not in spec.options:
+            pytest.skip("no weight= option")
+        options["weight"] = rng.uniform(0.5, 1.5, arrays[0].shape)
+    for extra in ({}, {k: 0.5 for k in ("beta", "delta") if k in spec.options}):
+        opts = dict(options, **extra)
+        got = _numpy_as_jnp(spec, arrays, opts)
+        np.testing.assert_allclose(got, spec.reference(*arrays, **opts), rtol=1e-12, atol=0)
+
+
+def test_registry_torch_expressions_equal_torch_functional():
+    torch = pytest.importorskip("torch")
+    for spec in REGISTRY.values():
+        x, y = (torch.from_numpy(a) for a in spec.sample(np.random.default_rng(1), 64, np.dtype(np.float64))[0])
+        want = getattr(torch.nn.functional, spec.name)(x, y)
+        assert torch.equal(spec.torch(torch, x, y), want)
+
+
+# -------------------------------------------------------------------- bench
+
+
+def test_bench_writes_json_and_csv(quick_run):
+    r, js, cs = quick_run
     assert r.returncode == 0, r.stderr
-    assert "mse_loss" in r.stdout
-    data = json.loads(path.read_text())
+    assert "mse_loss" in r.stdout and "huber_loss" in r.stdout
+    data = json.loads(js.read_text())
     assert {"meta", "bandwidth", "results", "skipped", "errors"} <= data.keys()
     meta = data["meta"]
     assert {"isa", "threads", "dtype", "size", "versions", "cpu_model", "peers", "best"} <= meta.keys()
     assert meta["isa"] == fastloss._core.current_isa()
-    assert (meta["size"], meta["dtype"], meta["losses"]) == (4096, "float32", ["mse_loss"])
+    assert (meta["size"], meta["dtype"], meta["reduction"], meta["losses"]) == (
+        4096, "float32", "mean", ["mse_loss", "huber_loss"])
     assert data["bandwidth"]["read_gbps"] > 0 and data["bandwidth"]["read_write_gbps"] > 0
     assert data["errors"] == []
-    assert [row["op"] for row in data["results"]] == list(OPS)
+    assert [row["op"] for row in data["results"]] == list(OPS) * 2
+    n_entries = 0
     for row in data["results"]:
-        assert row["loss"] == "mse_loss" and row["bytes"] > 0
-        assert row["fastloss"]["seconds"] > 0 and row["fastloss"]["gbps"] > 0
+        assert row["bytes"] > 0
+        fl = row["fastloss"]
+        assert fl["seconds"] > 0 and fl["gbps"] > 0
+        assert fl["min"] <= fl["seconds"] <= fl["max"] and fl["times"]
         assert "numpy" in row["peers"]
         for entry in row["peers"].values():
             assert entry["seconds"] > 0 and entry["speedup"] > 0
+        n_entries += 1 + ("fastloss_best" in row) + len(row["peers"])
+    with open(cs, newline="", encoding="utf-8") as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == n_entries
+    assert set(lines[0]) == set(report.CSV_COLUMNS)
+    by_key = {(ln["loss"], ln["op"], ln["malloc"], ln["implementation"]): ln for ln in lines}
+    first = data["results"][0]
+    line = by_key[(first["loss"], first["op"], "default", "fastloss")]
+    assert float(line["median_s"]) == pytest.approx(first["fastloss"]["seconds"])
+    assert line["isa"] == fastloss._core.current_isa() and int(line["size"]) == 4096
+
+
+def test_bench_table_names_its_columns(quick_run):
+    r, _, _ = quick_run
+    out = r.stdout
+    for column in ("op", "malloc", "fastloss", "GB/s", "% of roofline", "reference (NumPy f64)"):
+        assert column in out
+    assert "% of roofline = the time" in out
+    assert "(min–max)" in out
+    assert "numpy  " not in out  # the peer is named for what it is
+
+
+def test_bench_progress_goes_to_stderr(quick_run):
+    r, _, _ = quick_run
+    assert "[bench 1/" in r.stderr and "mse_loss" in r.stderr
+    assert "[bench" not in r.stdout
+
+
+def test_progress_bar_on_a_terminal(capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = progress.make(stream=stream)
+    bar.start(2)
+    bar.step("first")
+    bar.note("a note")
+    bar.step("second")
+    bar.close()
+    assert type(bar) is not progress.Progress  # rich and tqdm are installed with the test tools
+    assert "a note" in stream.getvalue()
+    assert capsys.readouterr().out == ""
+
+
+def test_progress_plain_lines_when_not_a_terminal_and_nothing_when_quiet():
+    stream = io.StringIO()
+    bar = progress.make(stream=stream)
+    bar.start(1)
+    bar.step("mse_loss (as run)")
+    bar.close()
+    assert stream.getvalue() == "[bench 1/1] mse_loss (as run)\n"
+    quiet = io.StringIO()
+    bar = progress.make(quiet=True, stream=quiet)
+    bar.start(1)
+    bar.step("x")
+    assert quiet.getvalue() == ""
+
+
+def test_bench_compare_with_a_saved_run(quick_run, capsys):
+    _, js, _ = quick_run
+    assert _cli.main(["bench", *IN_PROCESS, "--compare", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert f"compared with {js}" in out
+    assert "now/then" in out
+    old = report.load(js)
+    # The numpy and fastloss rows of mse_loss are in both runs.
+    table = out[out.index("compared with"):]
+    assert "mse_loss" in table and "numpy" in table and "huber_loss" not in table
+    assert old["meta"]["losses"] == ["mse_loss", "huber_loss"]
+
+
+def test_compare_ratios():
+    def result(seconds):
+        entry = {"seconds": seconds, "times": [seconds]}
+        return {"meta": {}, "results": [{"loss": "l", "op": "forward", "bytes": 8, "fastloss": entry,
+                                         "peers": {"torch": dict(entry, speedup=1.0)}}]}
+
+    rows = report.compare(result(2.0), result(4.0))
+    assert [(r[3], r[6]) for r in rows] == [("fastloss", 0.5), ("torch", 0.5)]
+
+
+def test_bench_float16_none_reduction(tmp_path, capsys):
+    path = tmp_path / "f16.json"
+    argv = [*IN_PROCESS, "--dtype", "float16", "--reduction", "none", "--json", str(path)]
+    assert _cli.main(["bench", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "float16 (computed in float32)" in out and "reduction='none'" in out
+    data = json.loads(path.read_text())
+    assert (data["meta"]["dtype"], data["meta"]["compute_dtype"], data["meta"]["reduction"]) == (
+        "float16", "float32", "none")
+    forward = data["results"][0]
+    assert forward["op"] == "forward"
+    assert forward["bytes"] == 3 * 4096 * 2  # two float16 inputs and the unreduced float16 loss
+
+
+def test_bench_markdown(capsys):
+    assert _cli.main(["bench", *IN_PROCESS, "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| op | malloc | fastloss | GB/s | % of roofline | reference (NumPy f64) |" in out
+    assert "|---|" in out
 
 
 def test_bench_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "bench.png"
-    argv = ["bench", "--quick", "--size", "2**12", "--repeat", "1", "--losses", "mse_loss", "--peers", "numpy",
-            "--no-best", "--quiet", "--plot", str(png)]
-    assert _cli.main(argv) == 0
+    assert _cli.main(["bench", *IN_PROCESS, "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert "mse_loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, path, message", [
+    ("--plot", "out.txt", "matplotlib cannot write .txt"),
+    ("--plot", "out", "without an extension"),
+    ("--json", "{file}/out.json", "is not a folder"),
+    ("--csv", "{file}/sub/out.csv", "is not a folder"),
+    ("--json", "{dir}", "is a directory"),
+    ("--compare", "{dir}/missing.json", "cannot read a saved bench result"),
+    ("--compare", "{file}", "cannot read a saved bench result"),
+])
+def test_bench_fails_before_the_run(tmp_path, capsys, no_run, option, path, message):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    afile = tmp_path / "a-file"
+    afile.write_text("not json")
+    path = path.format(file=afile, dir=tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["bench", *IN_PROCESS, option, path])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert f"{option} {path}" in captured.err and message in captured.err
+    assert captured.out == ""
+    assert not os.path.exists(os.path.join(str(afile), "out.json"))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_bench_fails_before_the_run_on_a_read_only_folder(tmp_path, capsys, no_run):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(SystemExit):
+            _cli.main(["bench", *IN_PROCESS, "--json", str(folder / "out.json")])
+    finally:
+        folder.chmod(0o755)
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_bench_peer_requested_but_not_installed(monkeypatch, capsys, no_run):
+    monkeypatch.setattr(peers, "is_installed", lambda name: name != "jax")
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["bench", *TINY, "--peers", "jax"])
+    assert exc.value.code == 2
+    assert "--peers jax: jax is not installed" in capsys.readouterr().err
+
+
+def test_run_raises_when_a_requested_peer_cannot_be_imported(monkeypatch):
+    def missing(self, *args):
+        raise ImportError("No module named 'jax'")
+
+    monkeypatch.setattr(peers.Jax, "__init__", missing)
+    threads = fastloss.get_num_threads()
+    with pytest.raises(peers.PeerUnavailable, match="jax was requested"):
+        bench.run(["mse_loss"], size=64, repeat=1, peers=["jax"], best=False, progress=progress.make(quiet=True))
+    assert fastloss.get_num_threads() == threads
+    # Not requested explicitly: a missing peer is a note, not an error.
+    monkeypatch.setattr(peers, "PEERS", ("numpy", "jax"))
+    result = bench.run(["mse_loss"], size=64, repeat=1, best=False, progress=progress.make(quiet=True))
+    assert "jax" in result["meta"]["peers_missing"] and "numpy" in result["meta"]["peers"]
 
 
 def test_bench_rejects_bad_arguments(capsys):
@@ -95,3 +382,26 @@ def test_bench_rejects_bad_arguments(capsys):
         _cli.main(["bench", "--losses", "no_such_loss"])
     assert exc.value.code == 2
     assert "no_such_loss" in capsys.readouterr().err
+
+
+def test_small_calls_table(capsys):
+    assert _cli.main(["bench", "--small-calls", "--losses", "mse_loss", "smooth_l1_loss", "--repeat", "1",
+                      "--peers", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for label in ("f(x, y)", "f(x, y, reduction='none')", "f(x, y, weight=w)", "f_backward(x, y)",
+                  "f_value_and_grad(x, y, out=g)", "nn class: crit.value_and_grad(x, y)"):
+        assert label in out
+    assert "per-call cost on 100 float32 elements" in out
+    assert "smooth_l1_loss" in out
+
+
+def test_small_calls_with_torch_and_jax():
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from fastloss.bench import small_calls
+
+    result = small_calls.run(["mse_loss"], repeat=1, target=1e-4)
+    rows = result["rows"]
+    for label in ("f(torch tensors)", "f(JAX arrays)", "torch: F.f(tensors) (reference)"):
+        assert isinstance(rows[label]["mse_loss"], float), rows[label]
+    assert all(not isinstance(v, str) for row in rows.values() for v in row.values()), rows

@@ -35,6 +35,11 @@ class LossSpec:
     # impl(mode, grad_output, out, *torch_signature): what the three functions
     # call; fastloss.nn's methods call it directly (no extra frame or binding).
     impl: Callable = None
+    # The same loss in the peers that `fastloss check` and `fastloss bench` compare with:
+    # torch(torch_module, *tensors, **options) and jax(jax.numpy, *arrays, **options)
+    # return the loss (None: no such peer). See define()'s torch= and jax=.
+    torch: Callable | None = None
+    jax: Callable | None = None
 
     @property
     def reference(self):
@@ -68,8 +73,47 @@ def {name}({params}size_average=_UNSET, reduce=_UNSET):
 """
 
 
-def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional"):
-    """Creates and registers the forward, backward and fused functions of a loss."""
+def torch_functional(name):
+    """The peer ``torch.nn.functional.<name>(*tensors, **options)``: for a loss
+    whose torch call takes fastloss's arguments unchanged."""
+
+    def call(torch, *tensors, **options):
+        return getattr(torch.nn.functional, name)(*tensors, **options)
+
+    call.__qualname__ = call.__name__ = f"torch.nn.functional.{name}"
+    return call
+
+
+def jax_pointwise(expression, *, weight_divides_mean=True):
+    """A ``jax.numpy`` peer for an element-wise loss from its per-element
+    expression ``expression(jnp, input, target, **params) -> l``, with torch's
+    ``reduction`` and optional ``weight`` (``w * l``; weighted ``'mean'`` is
+    ``sum(w * l) / sum(w)`` when ``weight_divides_mean``, else ``mean(w * l)``)."""
+
+    def loss(jnp, input, target, reduction="mean", weight=None, **params):
+        value = expression(jnp, input, target, **params)
+        if weight is not None:
+            value = weight * value
+        if reduction == "none":
+            return value
+        if reduction == "sum":
+            return jnp.sum(value)
+        if weight is not None and weight_divides_mean:
+            return jnp.sum(value) / jnp.sum(jnp.broadcast_to(weight, value.shape))
+        return jnp.mean(value)
+
+    return loss
+
+
+def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional",
+           torch=None, jax=None):
+    """Creates and registers the forward, backward and fused functions of a loss.
+
+    ``torch``: how torch computes the loss, for ``fastloss check`` and
+    ``fastloss bench``: the name of a ``torch.nn.functional`` function taking
+    the same arguments, or ``f(torch, *tensors, **options)``. ``jax``:
+    ``f(jax.numpy, *arrays, **options)`` returning the loss (see
+    :func:`jax_pointwise`), or None when there is no JAX peer."""
     sig = inspect.signature(impl)
     params = list(sig.parameters.values())[3:]  # drop mode, grad_output, out
     name = impl.__name__.lstrip("_")
@@ -135,5 +179,7 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         value_and_grad=fns[VALUE_AND_GRAD],
         sample=sample,
         impl=impl,
+        torch=torch_functional(torch) if isinstance(torch, str) else torch,
+        jax=jax,
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

@@ -1,10 +1,13 @@
-"""The ``fastloss`` command line: ``list``, ``check`` and ``bench``.
+"""The ``fastloss`` command line: ``list``, ``config``, ``check`` and ``bench``.
 
+    fastloss --version
     fastloss list                      # registered losses
-    fastloss check [--losses ...]      # self-test against fastloss.reference
-    fastloss bench [--quick] [...]     # see fastloss.benchmark and bench/README.md
+    fastloss config                    # what fastloss.show_config() prints
+    fastloss check [--losses ...]      # self-test against fastloss.reference and torch
+    fastloss bench [--quick] [...]     # see fastloss.bench and bench/README.md
 
-Everything is driven by the loss registry (``fastloss._api.REGISTRY``)."""
+Everything is driven by the loss registry (``fastloss._api.REGISTRY``).
+``list``, ``config`` and ``check`` do not import the benchmark (``fastloss.bench``)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ import zlib
 
 import numpy as np
 
+import fastloss
+from . import _core
 from ._api import REGISTRY
+from ._table import print_table as _table
 
 # check: max |fastloss - reference| / max |reference| allowed, per dtype.
 CHECK_TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
@@ -60,18 +66,14 @@ def _loss_names(parser, names):
     return list(dict.fromkeys(names))
 
 
-def _table(*args, **kwargs):
-    from .benchmark import print_table
-
-    print_table(*args, **kwargs)
-
-
 # -------------------------------------------------------------------- list
 
 
 def _cmd_list(args, parser):
-    rows = [(s.name, f"nn.{s.class_name}", s.family, ", ".join(s.grads)) for s in REGISTRY.values()]
-    _table(f"{len(rows)} registered losses", ["name", "class", "family", "differentiable inputs"], rows, left=4)
+    rows = [(s.name, f"nn.{s.class_name}", s.family, ", ".join(s.grads),
+             ", ".join(p for p in ("torch", "jax") if getattr(s, p) is not None) or "-") for s in REGISTRY.values()]
+    _table(f"{len(rows)} registered losses", ["name", "class", "family", "differentiable inputs", "peers"], rows,
+           left=5)
     return 0
 
 
@@ -172,6 +174,51 @@ def _check_case(spec, arrays, options, rng, dtype, notes):
     return errors
 
 
+def _torch_case(torch, spec, arrays, options, gout, dtype, notes):
+    """max error of fastloss's value_and_grad against torch's forward and
+    autograd (the registry's ``torch=`` expression) on the same data."""
+    def tensor(v):
+        if isinstance(v, np.ndarray):
+            return torch.from_numpy(np.array(v, dtype=np.int64 if v.dtype.kind in "iu" else v.dtype))
+        return v
+
+    gidx = [spec.arrays.index(g) for g in spec.grads]
+    try:
+        xs = [tensor(a) for a in arrays]
+        for i in gidx:
+            if isinstance(xs[i], torch.Tensor):
+                xs[i] = xs[i].requires_grad_(True)
+        loss = spec.torch(torch, *xs, **{k: tensor(v) for k, v in options.items()})
+        loss.backward(torch.as_tensor(gout, dtype=loss.dtype).expand_as(loss))
+        want = loss.detach().numpy()
+        want_grads = [xs[i].grad.numpy() if isinstance(xs[i], torch.Tensor) else None for i in gidx]
+    except Exception as exc:  # noqa: BLE001 - torch refusing the data is a FAIL row too
+        notes.append(f"torch raised {type(exc).__name__}: {exc}")
+        return np.inf
+    try:
+        value, grads = spec.value_and_grad(*arrays, grad_output=gout, **options)
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"value_and_grad raised {type(exc).__name__}: {exc}")
+        return np.inf
+    grads = _as_tuple(grads, len(spec.grads))
+    return max([_error(value, want, dtype, "value vs torch", notes)]
+               + [_error(g, w, None if w is None else w.dtype, f"grad[{name}] vs torch", notes)
+                  for g, w, name in zip(grads, want_grads, spec.grads)])
+
+
+def _import_torch(wanted):
+    """torch when wanted and importable, else (None, why not)."""
+    if not wanted:
+        return None, "skipped (--no-torch)"
+    if importlib.util.find_spec("torch") is None:
+        return None, "not installed, skipped"
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001 - a broken torch install must not break the self-test
+        return None, f"cannot be imported ({type(exc).__name__}: {exc}), skipped"
+    return torch, f"torch {torch.__version__}: values and gradients compared"
+
+
 def _cmd_check(args, parser):
     names = _loss_names(parser, args.losses)
     try:
@@ -179,7 +226,13 @@ def _cmd_check(args, parser):
     except ImportError as exc:
         print(f"fastloss check: cannot import fastloss.reference ({exc})", file=sys.stderr)
         return 1
-    headers = ["loss", "dtype", "reduction", "forward", "backward", "value_and_grad", "result"]
+    torch, torch_status = _import_torch(not args.no_torch)
+    print(f"fastloss {fastloss.__version__} check · isa {_core.current_isa()} "
+          f"(available: {', '.join(_core.available_isas())}) · {fastloss.get_num_threads()} thread(s)")
+    print(f"vs torch: {torch_status}")
+    headers = ["loss", "dtype", "reduction", "forward", "backward", "value_and_grad"]
+    headers += ["vs torch"] * (torch is not None) + ["result"]
+    step_keys = ("forward", "backward", "value_and_grad") + ("torch",) * (torch is not None)
     rows, failures = [], []
     for name in names:
         spec = REGISTRY[name]
@@ -189,7 +242,7 @@ def _cmd_check(args, parser):
             try:
                 arrays, options = spec.sample(rng, args.size, dtype)
             except Exception as exc:  # noqa: BLE001
-                rows.append([name, dtype.name, "-", "-", "-", "-", ("FAIL", "bold red")])
+                rows.append([name, dtype.name, "-", *("-" for _ in step_keys), ("FAIL", "bold red")])
                 failures.append(f"{name} {dtype.name}: sample raised {type(exc).__name__}: {exc}")
                 continue
             reductions = CHECK_REDUCTIONS if "reduction" in spec.options else (None,)
@@ -199,21 +252,32 @@ def _cmd_check(args, parser):
                     opts["reduction"] = red
                 notes = []
                 errors = _check_case(spec, tuple(arrays), opts, rng, dtype, notes)
-                ok = not notes and all(errors.get(k, np.inf) <= tol
-                                       for k in ("forward", "backward", "value_and_grad"))
+                if torch is not None:
+                    if spec.torch is None:
+                        errors["torch"] = None
+                    else:
+                        want = spec.reference(*arrays, **opts)
+                        gout = 0.75 if np.ndim(want) == 0 else rng.uniform(0.5, 1.5, np.shape(want)).astype(dtype)
+                        errors["torch"] = _torch_case(torch, spec, tuple(arrays), opts, gout, dtype, notes)
+                ok = not notes and all(errors.get(k, np.inf) is None or errors.get(k, np.inf) <= tol
+                                       for k in step_keys)
                 cells = []
-                for k in ("forward", "backward", "value_and_grad"):
-                    e = errors.get(k)
-                    text = "-" if e is None else ("inf" if not np.isfinite(e) else f"{e:.1e}")
+                for k in step_keys:
+                    e = errors.get(k, np.inf)
+                    if k == "torch" and e is None:
+                        cells.append("no torch=")
+                        continue
+                    text = "inf" if e is None or not np.isfinite(e) else f"{e:.1e}"
                     cells.append((text, "red" if e is None or e > tol else ""))
                 rows.append([name, dtype.name, red or "-", *cells,
                              ("PASS", "green") if ok else ("FAIL", "bold red")])
                 if not ok:
                     detail = "; ".join(notes) or f"error above {tol:g}"
                     failures.append(f"{name} {dtype.name} {red or ''}: {detail}")
-    _table(f"fastloss check: {len(names)} loss(es) vs fastloss.reference, size {args.size}",
-           headers, rows, left=3,
-           caption="max |fastloss - reference| / max |reference|; tolerance "
+    _table(f"{len(names)} loss(es) vs fastloss.reference" + (" and torch" if torch is not None else "")
+           + f", {args.size} elements", headers, rows, left=3,
+           caption="max |fastloss - reference| / max |reference| (vs torch: of the value and the gradients, "
+                   "against torch's forward and autograd); tolerance "
                    + ", ".join(f"{k} {v:g}" for k, v in CHECK_TOLERANCE.items()))
     for f in failures:
         print(f"FAIL {f}")
@@ -221,32 +285,82 @@ def _cmd_check(args, parser):
     return 1 if failures else 0
 
 
+# ------------------------------------------------------------------ config
+
+
+def _cmd_config(args, parser):
+    fastloss.show_config()
+    return 0
+
+
 # ------------------------------------------------------------------- bench
 
 
-def _cmd_bench(args, parser):
-    from . import benchmark
+def _bench_arguments(args, parser):
+    """Everything that can be found wrong before a run, so a run is never
+    lost to a bad path or a missing peer at its end. Returns the saved run
+    to compare with (or None)."""
+    from .bench import machine, peers, report
 
-    names = _loss_names(parser, args.losses)
-    ncpu = len(benchmark.usable_cpus())
+    ncpu = len(machine.usable_cpus())
     if args.threads is not None and args.threads > ncpu:
         parser.error(f"--threads {args.threads}: this process may use {ncpu} CPU(s)")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib (pip install 'fastloss[bench]')")
+    for name in args.peers or ():
+        if not peers.is_installed(name):
+            parser.error(f"--peers {name}: {name} is not installed (pip install {name}); "
+                         "leave --peers out to time the peers that are installed")
+    try:
+        if args.plot:
+            report.check_plot_path(args.plot)
+        for option in ("json", "csv"):
+            if getattr(args, option):
+                report.check_output(getattr(args, option), f"--{option}")
+    except report.OutputError as exc:
+        parser.error(str(exc))
+    try:
+        return report.load(args.compare) if args.compare else None
+    except report.OutputError as exc:
+        parser.error(f"--compare {exc}")
 
-    def progress(msg):
-        if not args.quiet:
-            print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    result = benchmark.run(names, size=args.size, dtype=args.dtype, threads=args.threads, repeat=args.repeat,
-                           quick=args.quick, peers=args.peers, best=not args.no_best, progress=progress)
-    benchmark.print_report(result)
-    if args.json:
-        benchmark.write_json(result, args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        benchmark.plot(result, args.plot)
-        print(f"wrote {args.plot}")
+def _cmd_small_calls(args, parser, names):
+    from .bench import small_calls
+
+    if args.threads is not None:
+        fastloss.set_num_threads(args.threads)
+    wanted = ("torch", "jax") if args.peers is None else tuple(args.peers)
+    say = None if args.quiet else (lambda msg: print(f"[small-calls] {msg}", file=sys.stderr, flush=True))
+    result = small_calls.run(names, size=args.size or small_calls.DEFAULT_SIZE,
+                             dtype="float32" if args.dtype is None else args.dtype,
+                             repeat=args.repeat or 7, peers=wanted, progress=say)
+    small_calls.print_table_of(result, markdown=args.markdown)
+    return 0
+
+
+def _cmd_bench(args, parser):
+    names = _loss_names(parser, args.losses)
+    old = _bench_arguments(args, parser)
+    if args.small_calls:
+        return _cmd_small_calls(args, parser, names)
+    from . import bench
+    from .bench import progress
+
+    bar = progress.make(quiet=args.quiet)
+    try:
+        result = bench.run(names, size=args.size, dtype=args.dtype or "float32", reduction=args.reduction,
+                           threads=args.threads, repeat=args.repeat, quick=args.quick, peers=args.peers,
+                           best=not args.no_best, progress=bar)
+    except bench.peers.PeerUnavailable as exc:
+        parser.error(str(exc))
+    bench.print_report(result, markdown=args.markdown)
+    if old is not None:
+        print()
+        bench.print_comparison(result, old, args.compare, markdown=args.markdown)
+    for option, write in (("json", bench.write_json), ("csv", bench.write_csv), ("plot", bench.plot)):
+        path = getattr(args, option)
+        if path:
+            write(result, path)
+            print(f"wrote {path}")
     return 1 if any(e["impl"].startswith("fastloss") for e in result["errors"]) else 0
 
 
@@ -258,36 +372,54 @@ def build_parser():
         prog="fastloss",
         description="torch.nn loss functions, forward and backward, as SIMD/OpenMP kernels for NumPy.",
     )
+    parser.add_argument("--version", action="version", version=f"fastloss {fastloss.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="registered losses")
     p.set_defaults(func=_cmd_list, parser=p)
 
-    p = sub.add_parser("check", help="self-test: every loss against fastloss.reference (exit 1 on a mismatch)")
+    p = sub.add_parser("config", help="version, instruction set, threads, compiler (fastloss.show_config())")
+    p.set_defaults(func=_cmd_config, parser=p)
+
+    p = sub.add_parser("check", help="self-test: every loss against fastloss.reference and torch (exit 1 on a "
+                                     "mismatch)")
     p.add_argument("--losses", nargs="+", metavar="NAME", help="losses to check (default: all)")
     p.add_argument("--size", type=_count, default=4099, metavar="N", help="elements per sample (default 4099)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-torch", action="store_true", help="do not compare with torch even when it is installed")
     p.set_defaults(func=_cmd_check, parser=p)
 
     p = sub.add_parser(
         "bench", help="time forward/backward/fused vs the NumPy reference, torch and JAX",
         description="Times every loss (forward, backward, value_and_grad with and without out=) "
                     "against the NumPy reference and torch/JAX when installed, all with the same "
-                    "threads, plus an in-run memory-bandwidth probe. See bench/README.md.",
+                    "threads, plus an in-run memory-bandwidth probe (the roofline). See bench/README.md.",
     )
     p.add_argument("--quick", action="store_true", help="small run: 2**20 elements, 5 repeats (< 1 min)")
     p.add_argument("--losses", nargs="+", metavar="NAME", help="losses to time (default: all)")
-    p.add_argument("--threads", type=_positive, metavar="N", help="threads for everyone (default: the CPUs this process may use)")
-    p.add_argument("--size", type=_count, metavar="N", help="elements per input array (default 2**24; --quick 2**20)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    p.add_argument("--repeat", type=_positive, metavar="R", help="timed calls per case, median reported (default 7; --quick 5)")
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="threads for everyone (default: the CPUs this process may use)")
+    p.add_argument("--size", type=_count, metavar="N",
+                   help="elements per input array (default 2**24; --quick 2**20; --small-calls 100)")
+    p.add_argument("--dtype", choices=("float32", "float64", "float16"),
+                   help="default float32; float16 is computed in float32 by fastloss, in float16 by the peers "
+                        "where they can")
+    p.add_argument("--reduction", choices=("mean", "sum", "none"), default="mean", help="default mean")
+    p.add_argument("--repeat", type=_positive, metavar="R",
+                   help="timed calls per case, median reported (default 7; --quick 5)")
     p.add_argument("--peers", nargs="*", choices=("numpy", "torch", "jax"),
-                   help="peers to time (default: numpy reference, torch and jax when installed)")
+                   help="peers to time; each must be installed (default: numpy reference, and torch and jax "
+                        "when installed)")
     p.add_argument("--no-best", action="store_true",
-                   help="skip the allocator-tuned 'best' re-measurement (mallopt)")
+                   help="skip the re-measurement with the tuned allocator (mallopt)")
     p.add_argument("--json", metavar="PATH", help="write all results as JSON")
-    p.add_argument("--plot", metavar="PNG", help="bar chart of the speed-ups (needs matplotlib)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--csv", metavar="PATH", help="write one line per timing as CSV")
+    p.add_argument("--plot", metavar="IMAGE", help="bar chart of the speed-ups (.png, .svg, .pdf...; matplotlib)")
+    p.add_argument("--compare", metavar="OLD_JSON", help="also print this run's times / those of a saved --json run")
+    p.add_argument("--markdown", action="store_true", help="print the tables as GitHub markdown")
+    p.add_argument("--small-calls", action="store_true",
+                   help="instead: per-call cost of every entry point on 100 elements (µs), with torch's own call")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_bench, parser=p)
     return parser
 

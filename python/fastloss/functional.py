@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _elementwise as _ew
 from . import _validate as _v
-from ._api import define
+from ._api import define, jax_pointwise
 
 __all__ = []  # filled below from each define()
 
@@ -56,7 +56,8 @@ def _l1_loss(mode, grad_output, out, input, target, reduction="mean", weight=Non
 
 
 l1_loss, l1_loss_backward, l1_loss_value_and_grad = _export(
-    define(_l1_loss, class_name="L1Loss", family="regression", grads=("input",), sample=_regression_sample)
+    define(_l1_loss, class_name="L1Loss", family="regression", grads=("input",), sample=_regression_sample,
+           torch="l1_loss", jax=jax_pointwise(lambda jnp, x, y: jnp.abs(x - y)))
 )
 
 
@@ -71,7 +72,8 @@ def _mse_loss(mode, grad_output, out, input, target, reduction="mean", weight=No
 
 
 mse_loss, mse_loss_backward, mse_loss_value_and_grad = _export(
-    define(_mse_loss, class_name="MSELoss", family="regression", grads=("input",), sample=_regression_sample)
+    define(_mse_loss, class_name="MSELoss", family="regression", grads=("input",), sample=_regression_sample,
+           torch="mse_loss", jax=jax_pointwise(lambda jnp, x, y: jnp.square(x - y)))
 )
 
 
@@ -93,7 +95,10 @@ def _smooth_l1_loss(mode, grad_output, out, input, target, reduction="mean", bet
 
 smooth_l1_loss, smooth_l1_loss_backward, smooth_l1_loss_value_and_grad = _export(
     define(_smooth_l1_loss, class_name="SmoothL1Loss", family="regression", grads=("input",),
-           sample=_regression_sample, class_options=("reduction", "beta"))
+           sample=_regression_sample, class_options=("reduction", "beta"), torch="smooth_l1_loss",
+           # beta == 0 is L1 (as torch); the where() would differentiate 0/0 into NaN.
+           jax=jax_pointwise(lambda jnp, x, y, beta=1.0: jnp.abs(x - y) if beta == 0 else jnp.where(
+               jnp.abs(x - y) < beta, 0.5 * jnp.square(x - y) / beta, jnp.abs(x - y) - 0.5 * beta)))
 )
 
 
@@ -116,7 +121,10 @@ def _huber_loss(mode, grad_output, out, input, target, reduction="mean", delta=1
 
 huber_loss, huber_loss_backward, huber_loss_value_and_grad = _export(
     define(_huber_loss, class_name="HuberLoss", family="regression", grads=("input",),
-           sample=_regression_sample, class_options=("reduction", "delta"))
+           sample=_regression_sample, class_options=("reduction", "delta"), torch="huber_loss",
+           jax=jax_pointwise(lambda jnp, x, y, delta=1.0: jnp.where(
+               jnp.abs(x - y) < delta, 0.5 * jnp.square(x - y), delta * (jnp.abs(x - y) - 0.5 * delta)),
+               weight_divides_mean=False))
 )
 
 del np

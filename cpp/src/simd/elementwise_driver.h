@@ -22,11 +22,18 @@
 //          one 4 of them, so every level adds the same numbers in the same
 //          order. At the block's end the slots are added as a fixed pairwise
 //          tree.
-// A slot holds at most kBlock / 16 = 512 terms added in double, so a float32
-// sum is the float64 sum of the float32 per-element losses to ~1e-13 relative
-// (what remains is the per-element rounding of each loss, < 2^-24 relative),
-// and the result is bitwise identical under FASTLOSS_ISA=baseline|avx2|avx512
-// wherever the per-element math is (no FMA contraction: -ffp-contract=off).
+//   group  kGroup = 4 consecutive steps (64 elements, aligned to the block):
+//          a slot's 4 terms of a group are added in T as ((t0+t1)+(t2+t3))
+//          and the group sum is added in double (a quarter of the float->
+//          double conversions, which at ~1 element per cycle are what limits
+//          a memory-bound loss on one core); a partial group at the array's
+//          end adds each term in double.
+// A slot holds at most kBlock / 64 = 128 group sums added in double, so a
+// float32 sum is within ~2^-22 relative of the float64 sum of the float32
+// per-element losses (two float32 roundings per group, the per-element
+// rounding of each loss), whatever the length; and the result is bitwise
+// identical under FASTLOSS_ISA=baseline|avx2|avx512 wherever the per-element
+// math is (no FMA contraction: -ffp-contract=off).
 //
 // A loss functor (cpp/src/losses/*.h) gives kInputs, kGrads, kChecks,
 // kWeightTotal, a Params<T> built from the call's options, and
@@ -54,7 +61,8 @@ namespace FASTLOSS_ISA_NS {
 constexpr int64_t kBlock = 8192;
 constexpr int64_t kChunk = 256;
 constexpr int kSumSlots = 16;
-constexpr int64_t kUnroll = 4 * kSumSlots;
+constexpr int kGroup = 4;  // steps whose terms are pre-added in T
+constexpr int64_t kUnroll = kGroup * kSumSlots;
 // Blocks whose partial sums one parallel round keeps on the stack: the driver
 // allocates nothing proportional to the data.
 constexpr int64_t kRound = 1024;
@@ -212,10 +220,21 @@ inline void run_contiguous(T* const* ptr, int64_t n, const P& p, T scale, BlockS
       if constexpr (kWeightSum) weight.add(k, w);
     }
   };
+  // A whole group: each slot's kGroup terms pre-added in T, then in double.
   for (; i + kUnroll <= n; i += kUnroll) {
+    V v[kGroup][kVectorsPerStep], w[kGroup][kVectorsPerStep];
 #pragma GCC unroll 4
-    for (int64_t u = 0; u < kUnroll; u += kSumSlots) slots_step(i + u);
+    for (int u = 0; u < kGroup; ++u)
+#pragma GCC unroll 16
+      for (int k = 0; k < kVectorsPerStep; ++k)
+        v[u][k] = step<Loss, kMode, V>(ptr, i + u * kSumSlots + k * L, p, vscale, w[u][k], bad);
+#pragma GCC unroll 16
+    for (int k = 0; k < kVectorsPerStep; ++k) {
+      if constexpr (kSum) loss.add(k, (v[0][k] + v[1][k]) + (v[2][k] + v[3][k]));
+      if constexpr (kWeightSum) weight.add(k, (w[0][k] + w[1][k]) + (w[2][k] + w[3][k]));
+    }
   }
+  // The array's last partial group: step by step, each term in double.
   for (; i + kSumSlots <= n; i += kSumSlots) slots_step(i);
   state.loss = loss;
   state.weight = weight;
