@@ -129,6 +129,67 @@ double pointwise(int loss, bool want_value, bool want_grad, double param, double
   return fastloss::pointwise(static_cast<fastloss::Pointwise>(loss), dtype, a);
 }
 
+// The general element-wise call (fastloss/losses.h's table): the Python
+// layer has broadcast every array to the loss's shape and converted it to
+// the kernel dtype; this checks what would otherwise touch bad memory.
+// Returns (loss sum, weight sum, failed-check bits).
+py::tuple elementwise_call(int loss, bool want_value, bool want_grad, double grad_scale,
+                           const py::tuple& inputs, const py::handle& weight, const py::handle& grad_output,
+                           const py::handle& loss_out, const py::tuple& grads, const py::tuple& options) {
+  if (loss < 0 || loss >= fastloss::kNumLosses) throw py::value_error("loss: unknown loss id");
+  const fastloss::LossInfo& info = fastloss::loss_info(static_cast<fastloss::Loss>(loss));
+  if (static_cast<int>(inputs.size()) != info.inputs)
+    throw py::value_error(std::string("inputs: ") + info.name + " reads " + std::to_string(info.inputs) + " arrays");
+  if (static_cast<int>(grads.size()) > info.grads)
+    throw py::value_error(std::string("grads: ") + info.name + " has " + std::to_string(info.grads) + " gradients");
+  if (static_cast<int>(options.size()) > fastloss::kMaxOptions) throw py::value_error("options: too many");
+  fastloss::ElementwiseCall c;
+  Reference ref{-1, nullptr, 0, 0};
+  static const char* const kInputNames[] = {"inputs[0]", "inputs[1]", "inputs[2]", "inputs[3]"};
+  static const char* const kGradNames[] = {"grads[0]", "grads[1]", "grads[2]"};
+  for (int k = 0; k < info.inputs; ++k) {
+    if (inputs[k].is_none()) throw py::type_error(std::string(kInputNames[k]) + ": an array is required");
+    describe(inputs[k], kInputNames[k], false, ref, c.inputs[k]);
+  }
+  describe(weight, "weight", false, ref, c.weight);
+  describe(grad_output, "grad_output", false, ref, c.grad_output);
+  describe(loss_out, "loss_out", true, ref, c.loss_out);
+  for (size_t k = 0; k < grads.size(); ++k) describe(grads[k], kGradNames[k], true, ref, c.grads[k]);
+  for (size_t k = 0; k < options.size(); ++k) c.options[k] = options[k].cast<double>();
+  c.ndim = ref.ndim;
+  for (int d = 0; d < ref.ndim; ++d) c.shape[d] = ref.shape[d];
+  c.want_value = want_value;
+  c.want_grad = want_grad;
+  c.grad_scale = grad_scale;
+  const auto dtype = ref.type_num == py::detail::npy_api::NPY_FLOAT_ ? fastloss::DType::Float32
+                                                                      : fastloss::DType::Float64;
+  fastloss::Totals t;
+  {
+    py::gil_scoped_release release;
+    t = fastloss::elementwise(static_cast<fastloss::Loss>(loss), dtype, c);
+  }
+  return py::make_tuple(t.loss, t.weight, t.errors);
+}
+
+// The loss table (fastloss/losses.h) as (name, id, inputs, grads, options).
+py::list losses() {
+  py::list out;
+  for (int id = 0; id < fastloss::kNumLosses; ++id) {
+    const fastloss::LossInfo& info = fastloss::loss_info(static_cast<fastloss::Loss>(id));
+    py::list names;
+    std::string all = info.options;
+    size_t start = 0;
+    while (start < all.size()) {
+      size_t space = all.find(' ', start);
+      if (space == std::string::npos) space = all.size();
+      if (space > start) names.append(all.substr(start, space - start));
+      start = space + 1;
+    }
+    out.append(py::make_tuple(info.name, id, info.inputs, info.grads, py::tuple(names)));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- fast path
 //
 // `fastloss.<elementwise loss>(...)` on plain operands, checked and run here
@@ -361,6 +422,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"), py::arg("grad_out"));
   m.add_object("elementwise",
                py::reinterpret_steal<py::object>(PyCFunction_NewEx(&elementwise_def, nullptr, nullptr)));
+  m.def("elementwise_call", &elementwise_call, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
+        py::arg("grad_scale"), py::arg("inputs"), py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"),
+        py::arg("grads"), py::arg("options"));
+  m.def("losses", &losses);
   m.def("set_num_threads", &fastloss::set_num_threads);
   m.def("get_num_threads", &fastloss::get_num_threads);
   m.def("current_isa", &fastloss::current_isa);
