@@ -8,17 +8,27 @@
 //   Id          the C++ functor (cpp/src/losses/<family>.h) and the Loss id
 //   inputs      arrays the loss reads, in torch's argument order; weight and
 //               grad_output are the driver's, not listed here
-//   grads       gradients it writes: of inputs 0, 1, ... in that order
+//   grads       gradients it writes, in the order of the Python registry's
+//               differentiable inputs (gaussian_nll_loss: input, var)
 //   options     its numeric options in ElementwiseCall::options order
 //               (bools as 0/1), space separated
 #pragma once
 
-#define FASTLOSS_ELEMENTWISE_LOSSES(X)                      \
-  X(Sum, "sum", Regression, 1, 0, "")                       \
-  X(L1, "l1_loss", Regression, 2, 1, "")                    \
-  X(Mse, "mse_loss", Regression, 2, 1, "")                  \
-  X(SmoothL1, "smooth_l1_loss", Regression, 2, 1, "beta")   \
-  X(Huber, "huber_loss", Regression, 2, 1, "delta")
+#define FASTLOSS_ELEMENTWISE_LOSSES(X)                                                    \
+  X(Sum, "sum", Regression, 1, 0, "")                                                     \
+  X(L1, "l1_loss", Regression, 2, 1, "")                                                  \
+  X(Mse, "mse_loss", Regression, 2, 1, "")                                                \
+  X(SmoothL1, "smooth_l1_loss", Regression, 2, 1, "beta")                                 \
+  X(Huber, "huber_loss", Regression, 2, 1, "delta")                                       \
+  X(BinaryCrossEntropy, "binary_cross_entropy", Probabilistic, 2, 1, "")                  \
+  X(BinaryCrossEntropyWithLogits, "binary_cross_entropy_with_logits", Probabilistic, 3, 1, \
+    "has_pos_weight")                                                                     \
+  X(PoissonNll, "poisson_nll_loss", Probabilistic, 2, 1, "log_input full eps")            \
+  X(GaussianNll, "gaussian_nll_loss", Probabilistic, 3, 2, "full eps")                    \
+  X(KlDiv, "kl_div", Probabilistic, 2, 1, "log_target")                                   \
+  X(SoftMargin, "soft_margin_loss", Margin, 2, 1, "")                                     \
+  X(HingeEmbedding, "hinge_embedding_loss", Margin, 2, 1, "margin")                       \
+  X(MarginRanking, "margin_ranking_loss", Margin, 3, 2, "margin")
 
 namespace fastloss {
 

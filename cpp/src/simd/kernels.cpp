@@ -5,7 +5,9 @@
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
-void fill_regression(detail::KernelTable& table);                     // losses/regression.cpp
+void fill_regression(detail::KernelTable& table);     // losses/regression.cpp
+void fill_probabilistic(detail::KernelTable& table);  // losses/probabilistic.cpp
+void fill_margin(detail::KernelTable& table);         // losses/margin.cpp
 void vector_math_f32(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 void vector_math_f64(int fn, const void* in, void* out, int64_t n);
 
@@ -17,6 +19,8 @@ const detail::KernelTable& kernels() {
     detail::KernelTable t{};
     t.name = FASTLOSS_STR(FASTLOSS_ISA_NS);
     fill_regression(t);
+    fill_probabilistic(t);
+    fill_margin(t);
     t.vector_math[0] = vector_math_f32;
     t.vector_math[1] = vector_math_f64;
     return t;
