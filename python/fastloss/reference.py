@@ -607,9 +607,9 @@ def _kl_inputs(input, target, reduction, log_target):
     return x, t, batch
 
 
-def _xlogy(a, b):
-    """``a * log(b)``, 0 where ``a == 0`` (unless ``b`` is NaN): torch.xlogy."""
-    return np.where((a == 0) & ~np.isnan(b), 0.0, a * np.log(b))
+def _xlogx(t):
+    """``t * log(t)``, 0 where ``t == 0`` (NaN for t < 0): torch.xlogy(t, t)."""
+    return np.where(t == 0, 0.0, t * np.log(t))
 
 
 @_quiet
@@ -622,7 +622,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     divides by the number of elements. torch warns on ``'mean'``
     (UserWarning); the reference does not."""
     x, t, batch = _kl_inputs(input, target, reduction, log_target)
-    losses = np.exp(t) * (t - x) if log_target else _xlogy(t, t) - t * x
+    losses = np.exp(t) * (t - x) if log_target else _xlogx(t) - t * x
     if reduction == "batchmean":
         total = losses.sum()
         return np.float64(total / batch) if np.ndim(input) else np.float64(total)
