@@ -18,6 +18,13 @@ Conventions (torch 2.13, checked against torch autograd):
   ``input`` was broadcast along, so it has ``input``'s shape.
 * ``weight`` must have exactly ``input``'s shape. Weighted ``'mean'`` is
   ``sum(w * l) / sum(w)`` for L1 and MSE, but ``mean(w * l)`` for Huber.
+  The likelihood and margin losses follow torch's own rules instead, stated
+  in each docstring: BCE's ``target`` must equal ``input``'s shape and its
+  ``weight``/``pos_weight`` broadcast *into* it; their ``'mean'`` is always
+  ``sum(w * l) / numel``.
+* Where torch raises ``RuntimeError`` (bad shapes, BCE values outside
+  [0, 1]) the reference raises ``ValueError`` naming the argument; where
+  torch rejects an option's type it raises ``TypeError``.
 * The mean of nothing is NaN, the sum of nothing is 0.
 * ``*_backward(..., grad_output=None)`` is the gradient of
   ``sum(grad_output * f(...))``; ``grad_output`` broadcasts to the loss's
@@ -29,6 +36,8 @@ Conventions (torch 2.13, checked against torch autograd):
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 
 import numpy as np
 
@@ -41,6 +50,22 @@ __all__ = [
     "smooth_l1_loss_backward",
     "huber_loss",
     "huber_loss_backward",
+    "binary_cross_entropy",
+    "binary_cross_entropy_backward",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward",
+    "soft_margin_loss",
+    "soft_margin_loss_backward",
+    "poisson_nll_loss",
+    "poisson_nll_loss_backward",
+    "gaussian_nll_loss",
+    "gaussian_nll_loss_backward",
+    "kl_div",
+    "kl_div_backward",
+    "hinge_embedding_loss",
+    "hinge_embedding_loss_backward",
+    "margin_ranking_loss",
+    "margin_ranking_loss_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -273,3 +298,408 @@ def huber_loss_backward(input, target, reduction="mean", delta=1.0, weight=None,
     d = x - t
     local = np.where(d < -delta, -delta, np.where(d > delta, delta, d))
     return _chain(local, input, reduction, w, grad_output)
+
+
+# ------------------------------------- likelihood and margin losses: helpers
+
+# ATen's BCE gradient clamps its denominator at `constexpr float EPSILON =
+# 1e-12`, a float: in float64 the clamp is float32(1e-12), not 1e-12.
+_BCE_EPSILON = float(np.float32(1e-12))
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _check_bool(name, value):
+    """torch's argument parser takes only a bool for these flags."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: must be a bool (got {type(value).__name__})")
+
+
+def _check_real(name, value):
+    """torch's argument parser takes a float or an int for these options."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: must be a float (got {type(value).__name__})")
+
+
+def _broadcast_all(names, arrays):
+    """``arrays`` (float64) broadcast to their common shape; ValueError naming
+    the first argument that does not fit the ones before it."""
+    shape = arrays[0].shape
+    for name, a in zip(names[1:], arrays[1:]):
+        try:
+            shape = _broadcast_shapes(shape, a.shape)
+        except ValueError:
+            raise ValueError(f"{name}: shape {a.shape} cannot be broadcast with {names[0]}'s shape "
+                             f"{arrays[0].shape}") from None
+    return shape, [np.broadcast_to(a, shape) for a in arrays]
+
+
+def _into(name, array, shape):
+    """``array`` as float64 broadcast to ``shape``, which must not grow (torch
+    multiplies it in place into a tensor of that shape): ValueError if it does."""
+    a = _float64(array)
+    try:
+        fits = _broadcast_shapes(a.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: shape {a.shape} cannot be broadcast to input's shape {tuple(shape)}")
+    return np.broadcast_to(a, shape)
+
+
+def _pair(input, target, reduction):
+    """``(x, t)`` as float64, broadcast together both ways (composite torch
+    losses: poisson_nll_loss, kl_div, hinge_embedding_loss)."""
+    _check_reduction(reduction)
+    _, (x, t) = _broadcast_all(("input", "target"), (_float64(input), _float64(target)))
+    return x, t
+
+
+def _same_shape_target(x, t):
+    if t.shape != x.shape:
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {x.shape}")
+
+
+def _in_unit_interval(name, a):
+    # NaN fails both comparisons, so it is rejected too (as torch's TORCH_CHECK).
+    if not np.all((a >= 0) & (a <= 1)):
+        raise ValueError(f"{name}: all elements must be between 0 and 1 (NaN is not)")
+
+
+def _log_sigmoid(x):
+    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, finite for every finite x."""
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# ---------------------------------------------------- binary cross entropy
+
+
+def _bce_inputs(input, target, weight, reduction):
+    _check_reduction(reduction)
+    x, t = _float64(input), _float64(target)
+    _same_shape_target(x, t)
+    w = None if weight is None else _into("weight", weight, x.shape)
+    _in_unit_interval("input", x)
+    _in_unit_interval("target", t)
+    return x, t, w
+
+
+@_quiet
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``l = w * ((t - 1) * max(log1p(-x), -100) - t * max(log(x), -100))``.
+
+    ``target`` must have ``input``'s shape; ``weight`` broadcasts into it.
+    ``'mean'`` is ``sum(l) / numel`` even with ``weight``. ``input`` or
+    ``target`` outside [0, 1] or NaN → ValueError (torch raises). The clamp at
+    -100 gives 100 for x in {0, 1} against the opposite target, and torch's
+    signed zeros (x=1, t=1 → -0.0)."""
+    x, t, w = _bce_inputs(input, target, weight, reduction)
+    losses = (t - 1.0) * np.maximum(np.log1p(-x), -100.0) - t * np.maximum(np.log(x), -100.0)
+    if w is not None:
+        losses = losses * w
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def binary_cross_entropy_backward(input, target, weight=None, reduction="mean", *, grad_output=None):
+    """``d l / d x = w * (x - t) / max((1 - x) * x, 1e-12)`` (1e-12 rounded
+    to float32, as ATen's constant): ±1e12 at x in {0, 1}."""
+    x, t, w = _bce_inputs(input, target, weight, reduction)
+    local = (x - t) / np.maximum((1.0 - x) * x, _BCE_EPSILON)
+    return _chain(local, input, reduction, w, grad_output)
+
+
+def _bce_logits_inputs(input, target, weight, pos_weight, reduction):
+    _check_reduction(reduction)
+    x, t = _float64(input), _float64(target)
+    _same_shape_target(x, t)
+    w = None if weight is None else _into("weight", weight, x.shape)
+    p = None if pos_weight is None else _into("pos_weight", pos_weight, x.shape)
+    return x, t, w, p
+
+
+@_quiet
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """``l = w * ((1 - t) * x - (1 + (p - 1) * t) * log_sigmoid(x))`` with
+    ``log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))`` (finite for all finite
+    x: x=-120, t=1 gives 120).
+
+    ``target`` must have ``input``'s shape; ``weight`` and ``pos_weight``
+    (``p``) broadcast into it by NumPy's rule: a (C,) ``pos_weight`` meets the
+    last dimension, (2, 1) works for an input (1, 2, 3), (2,) or (1, 1, 2, 3)
+    do not (ValueError; torch raises). ``'mean'`` is ``sum(l) / numel``."""
+    x, t, w, p = _bce_logits_inputs(input, target, weight, pos_weight, reduction)
+    log_weight = 1.0 if p is None else (p - 1.0) * t + 1.0
+    losses = (1.0 - t) * x - log_weight * _log_sigmoid(x)
+    if w is not None:
+        losses = losses * w
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def binary_cross_entropy_with_logits_backward(input, target, weight=None, reduction="mean", pos_weight=None, *,
+                                              grad_output=None):
+    """``d l / d x = w * ((p * t + 1 - t) * sigmoid(x) - p * t)``, which is
+    ``w * (sigmoid(x) - t)`` without ``pos_weight``."""
+    x, t, w, p = _bce_logits_inputs(input, target, weight, pos_weight, reduction)
+    if p is None:
+        local = _sigmoid(x) - t
+    else:
+        pt = p * t
+        local = (pt + 1.0 - t) * _sigmoid(x) - pt
+    return _chain(local, input, reduction, w, grad_output)
+
+
+# --------------------------------------------------------- soft margin loss
+
+
+def _soft_margin_inputs(input, target, reduction):
+    _check_reduction(reduction)
+    x = _float64(input)
+    # torch writes -input * target in place into an input-shaped tensor.
+    return x, _into("target", target, x.shape)
+
+
+@_quiet
+def soft_margin_loss(input, target, reduction="mean"):
+    """``l = softplus(-t * x) = max(z, 0) + log1p(exp(-|z|))``, ``z = -t * x``.
+
+    ``target`` broadcasts into ``input``'s shape (ValueError otherwise, torch
+    raises). torch computes ``log1p(exp(z))``, which overflows to inf for z
+    beyond ~88.7 in float32 (~709.8 in float64; pytorch #77529); this stable
+    form equals it wherever torch is finite and gives ``z`` where it is not."""
+    x, t = _soft_margin_inputs(input, target, reduction)
+    z = -x * t
+    return _reduce(np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))), reduction)
+
+
+@_quiet
+def soft_margin_loss_backward(input, target, reduction="mean", *, grad_output=None):
+    """``d l / d x = -t * sigmoid(-t * x)``; torch's ``-t * e / (1 + e)``,
+    ``e = exp(-t * x)``, is NaN where ``e`` overflows, this is ``-t`` there."""
+    x, t = _soft_margin_inputs(input, target, reduction)
+    return _chain(-t * _sigmoid(-x * t), input, reduction, None, grad_output)
+
+
+# --------------------------------------------------------- Poisson NLL loss
+
+
+def _poisson_inputs(input, target, log_input, full, eps, reduction):
+    _check_bool("log_input", log_input)
+    _check_bool("full", full)
+    _check_real("eps", eps)
+    return _pair(input, target, reduction)
+
+
+@_quiet
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    """``l = exp(x) - t * x`` (``log_input``) or ``x - t * log(x + eps)``,
+    plus with ``full`` the Stirling term ``t*log(t) - t + 0.5*log(2*pi*t)``
+    where ``t > 1`` (torch's ``masked_fill(t <= 1, 0)``: a NaN target keeps
+    its NaN term).
+
+    ``input`` and ``target`` broadcast together. With ``log_input=False`` a
+    negative ``x + eps`` gives a NaN loss (and a finite gradient), as torch."""
+    x, t = _poisson_inputs(input, target, log_input, full, eps, reduction)
+    losses = np.exp(x) - t * x if log_input else x - t * np.log(x + eps)
+    if full:
+        stirling = t * np.log(t) - t + 0.5 * np.log(2.0 * math.pi * t)
+        losses = losses + np.where(t <= 1, 0.0, stirling)
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def poisson_nll_loss_backward(input, target, log_input=True, full=False, eps=1e-8, reduction="mean", *,
+                              grad_output=None):
+    """``d l / d x = exp(x) - t`` (``log_input``) or ``1 - t / (x + eps)``;
+    the Stirling term does not depend on ``x``."""
+    x, t = _poisson_inputs(input, target, log_input, full, eps, reduction)
+    local = np.exp(x) - t if log_input else 1.0 - t / (x + eps)
+    return _chain(local, input, reduction, None, grad_output)
+
+
+# -------------------------------------------------------- Gaussian NLL loss
+
+
+def _gaussian_inputs(input, target, var, eps, reduction):
+    """``(x, t, v, v_shape)``: broadcast float64 arrays and the shape ``var``'s
+    gradient takes (None for a float ``var``), with torch's checks in torch's
+    order (negative var, var's shape, reduction)."""
+    _check_real("eps", eps)
+    x, t = _float64(input), _float64(target)
+    if isinstance(var, float):  # torch's test: Python floats (and np.float64)
+        if var < 0:
+            raise ValueError("var: has negative entries")
+        v, v_shape = np.full(x.shape, var), None
+    elif isinstance(var, (bool, numbers.Integral)) and not isinstance(var, np.ndarray):
+        raise TypeError(f"var: must be an array or a float (got {type(var).__name__})")
+    else:
+        v = _float64(var)
+        v_shape = v.shape
+        if np.any(v < 0):
+            raise ValueError("var: has negative entries")
+        if v.shape != x.shape:
+            if x.shape[:-1] == v.shape:
+                v = v[..., np.newaxis]  # homoscedastic: one variance per row
+            elif not (v.ndim == x.ndim and sum(q for p, q in zip(x.shape, v.shape) if p != q) == 1):
+                raise ValueError(f"var: shape {v.shape} is not input's shape {x.shape}, input's shape without "
+                                 "its last dimension, nor input's shape with one dimension of size 1")
+    _check_reduction(reduction)
+    _, (x, t, v) = _broadcast_all(("input", "target", "var"), (x, t, v))
+    return x, t, v, v_shape
+
+
+@_quiet
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """``l = 0.5 * (log(v) + (x - t)**2 / v)`` with ``v = max(var, eps)``,
+    plus ``0.5 * log(2*pi)`` with ``full``.
+
+    ``var``: a Python float (≥ 0), or an array ≥ 0 of ``input``'s shape, of
+    ``input``'s shape without its last dimension (unsqueezed), or of the same
+    number of dimensions whose mismatched sizes sum to 1 (one dimension of
+    size 1); anything else → ValueError, as torch. A Python int → TypeError
+    (torch). ``input``, ``target`` and ``var`` then broadcast together. NaN
+    variances pass the check and give NaN."""
+    x, t, v, _ = _gaussian_inputs(input, target, var, eps, reduction)
+    v = np.maximum(v, eps)
+    losses = 0.5 * (np.log(v) + (x - t) ** 2 / v)
+    if full:
+        losses = losses + _HALF_LOG_2PI
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def gaussian_nll_loss_backward(input, target, var, full=False, eps=1e-6, reduction="mean", *, grad_output=None):
+    """``(d l / d x, d l / d var) = ((x - t) / v, 0.5 * (1 / v - (x - t)**2 / v**2))``
+    with ``v = max(var, eps)``: torch clamps a copy of ``var`` under
+    ``no_grad``, so the gradient reaches ``var`` as if the clamp were the
+    identity (var=1e-9, eps=1e-6, x - t = 1: -4.999995e11). The second
+    gradient is None for a float ``var``, else shaped like ``var``."""
+    x, t, v, v_shape = _gaussian_inputs(input, target, var, eps, reduction)
+    v = np.maximum(v, eps)
+    d = x - t
+    grad_input = _chain(d / v, input, reduction, None, grad_output)
+    if v_shape is None:
+        return grad_input, None
+    unsqueezed = v_shape if len(v_shape) == x.ndim else v_shape + (1,)
+    local_var = 0.5 * (1.0 / v - d**2 / v**2)
+    grad_var = _chain(local_var, np.empty(unsqueezed), reduction, None, grad_output)
+    return grad_input, grad_var.reshape(v_shape)
+
+
+# ------------------------------------------------------------------- KL div
+
+_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def _kl_inputs(input, target, reduction, log_target):
+    if not isinstance(reduction, str) or reduction not in _KL_REDUCTIONS:
+        raise ValueError(f"reduction: {reduction!r} is not a valid value "
+                         "(expected 'none', 'mean', 'sum' or 'batchmean')")
+    _check_bool("log_target", log_target)
+    x, t = _pair(input, target, "none")
+    # 'batchmean' divides the sum by input's first size (input's, not the
+    # broadcast shape's; nothing for a 0-d input), as torch.
+    batch = np.ndim(input) and np.shape(input)[0]
+    return x, t, batch
+
+
+def _xlogx(t):
+    """``t * log(t)``, 0 where ``t == 0`` (NaN for t < 0): torch.xlogy(t, t)."""
+    return np.where(t == 0, 0.0, t * np.log(t))
+
+
+@_quiet
+def kl_div(input, target, reduction="mean", log_target=False):
+    """``l = xlogy(t, t) - t * x`` (``t*log(t) - t*x``, 0 where t == 0, NaN
+    where t < 0) or, with ``log_target``, ``exp(t) * (t - x)``.
+
+    ``input`` and ``target`` broadcast together. ``'batchmean'`` is
+    ``sum(l) / input.shape[0]`` (``sum(l)`` for a 0-d input); ``'mean'``
+    divides by the number of elements. torch warns on ``'mean'``
+    (UserWarning); the reference does not."""
+    x, t, batch = _kl_inputs(input, target, reduction, log_target)
+    losses = np.exp(t) * (t - x) if log_target else _xlogx(t) - t * x
+    if reduction == "batchmean":
+        total = losses.sum()
+        return np.float64(total / batch) if np.ndim(input) else np.float64(total)
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def kl_div_backward(input, target, reduction="mean", log_target=False, *, grad_output=None):
+    """``d l / d x = -t`` (``-exp(t)`` with ``log_target``): any target,
+    also t < 0 whose loss is NaN."""
+    x, t, batch = _kl_inputs(input, target, reduction, log_target)
+    local = -np.exp(t) if log_target else -t
+    if reduction == "batchmean":
+        scale = 1.0 / batch if np.ndim(input) and batch else (np.inf if np.ndim(input) else 1.0)
+        return _chain(local * scale, input, "sum", None, grad_output)
+    return _chain(local, input, reduction, None, grad_output)
+
+
+# ----------------------------------------------------- hinge embedding loss
+
+
+@_quiet
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    """``l = [t != 1] * max(margin - x, 0) + [t != -1] * x`` (torch's
+    ``where``s: t = 1 gives x, t = -1 the hinge, any other target both).
+
+    ``input`` and ``target`` broadcast together."""
+    _check_real("margin", margin)
+    x, t = _pair(input, target, reduction)
+    losses = np.where(t != 1, np.maximum(margin - x, 0.0), 0.0) + np.where(t != -1, x, 0.0)
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def hinge_embedding_loss_backward(input, target, margin=1.0, reduction="mean", *, grad_output=None):
+    """``d l / d x = -[t != 1][margin - x >= 0] + [t != -1]``: torch's
+    ``clamp_min`` passes the gradient at the kink (margin - x == 0), not for
+    NaN."""
+    _check_real("margin", margin)
+    x, t = _pair(input, target, reduction)
+    hinge = np.where(margin - x >= 0, -1.0, 0.0)
+    local = np.where(t != 1, hinge, 0.0) + np.where(t != -1, 1.0, 0.0)
+    return _chain(local, input, reduction, None, grad_output)
+
+
+# ------------------------------------------------------ margin ranking loss
+
+
+def _ranking_inputs(input1, input2, target, margin, reduction):
+    _check_real("margin", margin)
+    _check_reduction(reduction)
+    arrays = (_float64(input1), _float64(input2), _float64(target))
+    names = ("input1", "input2", "target")
+    for name, a in zip(names[1:], arrays[1:]):
+        if a.ndim != arrays[0].ndim:
+            raise ValueError(f"{name}: has {a.ndim} dimensions, input1 has {arrays[0].ndim} "
+                             "(all three must have the same number)")
+    _, (x1, x2, t) = _broadcast_all(names, arrays)
+    return x1, x2, t
+
+
+@_quiet
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """``l = max(-t * (x1 - x2) + margin, 0)``.
+
+    The three arrays must have the same number of dimensions (ValueError,
+    torch raises) and then broadcast together."""
+    x1, x2, t = _ranking_inputs(input1, input2, target, margin, reduction)
+    return _reduce(np.maximum(-t * (x1 - x2) + margin, 0.0), reduction)
+
+
+@_quiet
+def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="mean", *, grad_output=None):
+    """``(d l / d x1, d l / d x2) = (-t, t) * [-t * (x1 - x2) + margin >= 0]``
+    (the gradient passes at the kink, not for NaN), each summed to its
+    input's shape."""
+    x1, x2, t = _ranking_inputs(input1, input2, target, margin, reduction)
+    local = np.where(-t * (x1 - x2) + margin >= 0, 1.0, 0.0) * -t
+    return (_chain(local, input1, reduction, None, grad_output),
+            _chain(-local, input2, reduction, None, grad_output))
