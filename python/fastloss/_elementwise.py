@@ -111,3 +111,85 @@ def _to_input(grad, x, out):
                 np.copyto(out, grad, casting="unsafe")
         return out
     return v.narrow(grad, x.dtype)
+
+
+# The C++ loss table (fastloss/losses.h): name -> (id, inputs, grads, option names).
+TABLE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.losses()}
+
+
+def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_output=None, out=None,
+                   options=(), divisor=None, checks=()):
+    """Runs the table loss ``name`` (any number of inputs and gradients).
+
+    operands: ``(argument name, given object, ndarray)`` in the kernel's
+        order, validated by the caller and broadcastable to one shape (the
+        loss's shape).
+    grads: for each gradient the function returns, the index of its operand,
+        or None for an operand without one (a float ``var``); the kernel's
+        gradient k is entry k.
+    reduction: a code of ``_validate.REDUCTIONS``; ``divisor`` replaces the
+        element count of ``'mean'`` (``'batchmean'``).
+    weight: ``(given object, ndarray)`` broadcastable into the loss's shape, or None.
+    options: the kernel's options (numbers) in the table's order.
+    checks: messages of the kernel's checks (ValueError when one fails).
+    Returns the loss (FORWARD), the gradients (BACKWARD: one array, or a
+    tuple when ``grads`` has several entries) or both."""
+    lid, _, _, _ = TABLE[name]
+    arrays = [a for _, _, a in operands]
+    shape = arrays[0].shape
+    for a in arrays[1:] + ([weight[1]] if weight is not None else []):
+        shape = v.broadcast_shapes(shape, a.shape)
+    pairs = [(obj, a) for _, obj, a in operands] + ([weight] if weight is not None else [])
+    rdtype, kdtype = v.result_dtype(*pairs)
+    kshape = shape if len(shape) <= v.MAX_DIMS else (math.prod(shape),)
+    kin = tuple(v.for_kernel(a, kdtype, shape, kshape) for a in arrays)
+    kw = None if weight is None else v.for_kernel(weight[1], kdtype, shape, kshape)
+    numel = math.prod(shape)
+    denom = (numel if divisor is None else divisor) if reduction == v.MEAN else 1
+
+    want_grad = mode != FORWARD
+    loss_out = np.empty(kshape, kdtype) if (reduction == v.NONE and mode != BACKWARD) else None
+    scale, kg, bufs, outs = 1.0, None, (), ()
+    if want_grad:
+        loss_shape = shape if reduction == v.NONE else ()
+        scale, kg, g = v.grad_output(grad_output, loss_shape, kdtype, kshape if reduction == v.NONE else ())
+        outs = v.outs(out, len(grads))
+        sources = tuple(arrays) + ((weight[1],) if weight is not None else ()) + (g,)
+        for k, (index, o) in enumerate(zip(grads, outs)):
+            name_k = "out" if len(grads) == 1 else f"out[{k}]"
+            if index is None:
+                if o is not None:
+                    raise ValueError(f"{name_k}: {operands[k][0] if k < len(operands) else 'this'} has no gradient "
+                                     "here (a float); pass None")
+                continue
+            if o is not None:
+                x = arrays[index]
+                v.out_array(o, x.shape, x.dtype if v.is_float(x.dtype) else rdtype, sources, name=name_k)
+        if reduction == v.MEAN:
+            scale = v.divide(scale, denom)
+        bufs = tuple(None if index is None else np.empty(kshape, kdtype) for index in grads)
+
+    s, _, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, kin, kw, kg, loss_out, bufs,
+                                          tuple(float(o) for o in options))
+    if errors:
+        bit = (errors & -errors).bit_length() - 1
+        raise ValueError(checks[bit])
+
+    value = None
+    if mode != BACKWARD:
+        if reduction == v.NONE:
+            value = v.narrow(loss_out.reshape(shape), rdtype)
+        else:
+            value = v.narrow(v.divide(s, denom) if reduction == v.MEAN else s, rdtype)
+    if not want_grad:
+        return value
+    result = []
+    for index, buf, o in zip(grads, bufs, outs):
+        if index is None:
+            result.append(None)
+            continue
+        x = arrays[index]
+        target = x if v.is_float(x.dtype) else np.empty(x.shape, rdtype)
+        result.append(_to_input(buf.reshape(shape), target, o))
+    grad = result[0] if len(result) == 1 else tuple(result)
+    return grad if mode == BACKWARD else (value, grad)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _elementwise as _ew
 from . import _validate as _v
-from ._api import define, jax_pointwise
+from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, define, jax_pointwise
 
 __all__ = []  # filled below from each define()
 
@@ -127,4 +127,410 @@ huber_loss, huber_loss_backward, huber_loss_value_and_grad = _export(
                weight_divides_mean=False))
 )
 
-del np
+
+# ------------------------------------------------------ likelihood and margin
+#
+# Shapes, options and errors follow torch 2.13 (torch/nn/functional.py and
+# ATen); where torch raises RuntimeError fastloss raises ValueError (shapes,
+# values) or TypeError (option types), naming the argument.
+
+
+def _bool_option(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _operand(obj, name, *, differentiable):
+    arr = _v.as_array(obj, name)
+    return (name, obj, _v.check_float(arr, name) if differentiable else _v.check_real(arr, name))
+
+
+def _broadcast_operands(operands):
+    """The loss's shape: every operand broadcast together (ValueError naming
+    the first that does not fit)."""
+    shape = operands[0][2].shape
+    for name, _, a in operands[1:]:
+        new = _v.broadcast_shapes(shape, a.shape)
+        if new is None:
+            raise ValueError(f"{name}: shape {a.shape} cannot be broadcast with {operands[0][0]}'s shape "
+                             f"{operands[0][2].shape}")
+        shape = new
+    return shape
+
+
+def _into(obj, name, shape):
+    """An optional array (weight, pos_weight) that broadcasts *into* ``shape``
+    (torch multiplies it in place into a tensor of that shape)."""
+    if obj is None:
+        return None
+    arr = _v.check_real(_v.as_array(obj, name), name)
+    if _v.broadcast_shapes(arr.shape, tuple(shape)) != tuple(shape):
+        raise ValueError(f"{name}: shape {arr.shape} cannot be broadcast to input's shape {tuple(shape)}")
+    return (obj, arr)
+
+
+def _same_shape(operands):
+    x, t = operands[0][2], operands[1][2]
+    if t.shape != x.shape:
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {x.shape} (torch: 'Using a target "
+                         "size that is different to the input size is deprecated')")
+
+
+def _probability_sample(rng, size, dtype):
+    x = rng.uniform(0.02, 0.98, size).astype(dtype)
+    y = rng.uniform(0.0, 1.0, size).astype(dtype)
+    return (x, y), {}
+
+
+def _logit_sample(rng, size, dtype):
+    x = (4 * rng.standard_normal(size)).astype(dtype)
+    y = rng.uniform(0.0, 1.0, size).astype(dtype)
+    return (x, y), {}
+
+
+def _sign_sample(rng, size, dtype):
+    x = rng.standard_normal(size).astype(dtype)
+    y = np.where(rng.random(size) < 0.5, -1.0, 1.0).astype(dtype)
+    return (x, y), {}
+
+
+def _binary_cross_entropy(mode, grad_output, out, input, target, weight=None, reduction="mean"):
+    r"""Binary cross entropy on probabilities:
+    ``l = -w * (t * log(x) + (1 - t) * log(1 - x))``, each log clamped at -100
+    (so ``x`` = 0 or 1 gives 100, not inf), as torch.
+
+    Args:
+        input: probabilities in [0, 1] (float16/32/64, bfloat16); anything
+            else, NaN included, raises ValueError (torch raises too).
+        target: ``input``'s shape exactly, values in [0, 1].
+        weight: broadcast into ``input``'s shape.
+        reduction: ``'none'``, ``'mean'`` (divides by the element count, even
+            with ``weight``) or ``'sum'``.
+
+    Gradient w.r.t. input: ``w * (x - t) / max(x * (1 - x), 1e-12)`` (±1e12 at
+    0 and 1 in float32, as torch)."""
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _same_shape(ops)
+    w = _into(weight, "weight", ops[0][2].shape)
+    return _ew.evaluate_table("binary_cross_entropy", mode, ops, (0,), red, weight=w, grad_output=grad_output,
+                              out=out, checks=("input: all elements of input should be between 0 and 1",
+                                               "target: all elements of target should be between 0 and 1"))
+
+
+def _bce_jax(jnp, input, target, weight=None, reduction="mean"):
+    value = -(target * jnp.maximum(jnp.log(input), -100) + (1 - target) * jnp.maximum(jnp.log1p(-input), -100))
+    return _jax_reduce(jnp, value if weight is None else weight * value, reduction)
+
+
+def _jax_reduce(jnp, value, reduction, divisor=None):
+    if reduction == "none":
+        return value
+    if reduction == "sum":
+        return jnp.sum(value)
+    return jnp.sum(value) / divisor if divisor is not None else jnp.mean(value)
+
+
+binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_value_and_grad = _export(
+    define(_binary_cross_entropy, class_name="BCELoss", family="probabilistic", grads=("input",),
+           sample=_probability_sample, class_options=("weight", "reduction"), torch="binary_cross_entropy",
+           jax=_bce_jax)
+)
+
+
+def _binary_cross_entropy_with_logits(mode, grad_output, out, input, target, weight=None, reduction="mean",
+                                      pos_weight=None):
+    r"""Binary cross entropy on logits, computed stably for any ``|x|``:
+    ``l = w * ((1 - t) * x - (1 + (p - 1) * t) * log_sigmoid(x))``.
+
+    Args:
+        input: logits, any shape; target: ``input``'s shape exactly.
+        weight, pos_weight: broadcast into ``input``'s shape (NumPy's rule, as
+            torch computes it: a ``pos_weight`` of shape ``(C,)`` weighs the
+            positives of the last dimension's classes).
+
+    Gradient w.r.t. input: ``w * ((p * t + 1 - t) * sigmoid(x) - p * t)``."""
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _same_shape(ops)
+    w = _into(weight, "weight", ops[0][2].shape)
+    pw = _into(pos_weight, "pos_weight", ops[0][2].shape)
+    ops.append(("pos_weight",) + (pw if pw is not None else (1.0, np.ones((), np.float32))))
+    return _ew.evaluate_table("binary_cross_entropy_with_logits", mode, ops, (0,), red, weight=w,
+                              grad_output=grad_output, out=out, options=(pw is not None,))
+
+
+def _bce_logits_jax(jnp, input, target, weight=None, reduction="mean", pos_weight=None):
+    import jax
+
+    log_weight = 1 if pos_weight is None else (pos_weight - 1) * target + 1
+    value = (1 - target) * input - log_weight * jax.nn.log_sigmoid(input)
+    return _jax_reduce(jnp, value if weight is None else weight * value, reduction)
+
+
+(binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
+ binary_cross_entropy_with_logits_value_and_grad) = _export(
+    define(_binary_cross_entropy_with_logits, class_name="BCEWithLogitsLoss", family="probabilistic",
+           grads=("input",), sample=_logit_sample, class_options=("weight", "reduction", "pos_weight"),
+           torch="binary_cross_entropy_with_logits", jax=_bce_logits_jax)
+)
+
+
+def _soft_margin_loss(mode, grad_output, out, input, target, reduction="mean"):
+    r"""Soft margin: ``l = log(1 + exp(-t * x))`` for targets ±1, computed as
+    ``softplus(-t * x)``: equal to torch's where torch's is finite, and finite
+    where torch overflows to inf (float32 ``-t * x > 88.7``; pytorch #77529).
+
+    ``target`` broadcasts into ``input``'s shape. Gradient: ``-t * sigmoid(-t * x)``."""
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    x, t = ops[0][2], ops[1][2]
+    if _v.broadcast_shapes(t.shape, x.shape) != x.shape:
+        raise ValueError(f"target: shape {t.shape} cannot be broadcast to input's shape {x.shape}")
+    return _ew.evaluate_table("soft_margin_loss", mode, ops, (0,), red, grad_output=grad_output, out=out)
+
+
+def _soft_margin_jax(jnp, input, target, reduction="mean"):
+    import jax
+
+    return _jax_reduce(jnp, jax.nn.softplus(-target * input), reduction)
+
+
+soft_margin_loss, soft_margin_loss_backward, soft_margin_loss_value_and_grad = _export(
+    define(_soft_margin_loss, class_name="SoftMarginLoss", family="margin", grads=("input",),
+           sample=_sign_sample, torch="soft_margin_loss", jax=_soft_margin_jax)
+)
+
+
+def _poisson_nll_loss(mode, grad_output, out, input, target, log_input=True, full=False, eps=1e-8,
+                      reduction="mean"):
+    r"""Poisson negative log likelihood:
+    ``l = exp(x) - t * x`` (``log_input=True``) or ``x - t * log(x + eps)``;
+    ``full`` adds Stirling's ``t * log(t) - t + 0.5 * log(2 * pi * t)`` where
+    ``t > 1``. As torch, ``log_input=False`` with ``x + eps < 0`` gives a NaN
+    loss but a finite gradient ``1 - t / (x + eps)``.
+
+    ``input`` and ``target`` broadcast together."""
+    log_input = _bool_option(log_input, "log_input")
+    full = _bool_option(full, "full")
+    eps = _v.real_number(eps, "eps")
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _broadcast_operands(ops)
+    return _ew.evaluate_table("poisson_nll_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
+                              options=(log_input, full, eps))
+
+
+def _poisson_jax(jnp, input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    value = jnp.exp(input) - target * input if log_input else input - target * jnp.log(input + eps)
+    if full:
+        stirling = target * jnp.log(target) - target + 0.5 * jnp.log(2 * jnp.pi * target)
+        value = value + jnp.where(target <= 1, 0, stirling)
+    return _jax_reduce(jnp, value, reduction)
+
+
+def _poisson_sample(rng, size, dtype):
+    x = rng.standard_normal(size).astype(dtype)
+    y = rng.poisson(2.0, size).astype(dtype)
+    return (x, y), {}
+
+
+poisson_nll_loss, poisson_nll_loss_backward, poisson_nll_loss_value_and_grad = _export(
+    define(_poisson_nll_loss, class_name="PoissonNLLLoss", family="probabilistic", grads=("input",),
+           sample=_poisson_sample, class_options=("log_input", "full", "eps", "reduction"),
+           torch="poisson_nll_loss", jax=_poisson_jax)
+)
+
+
+def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, eps=1e-6, reduction="mean"):
+    r"""Gaussian negative log likelihood with variance ``var``:
+    ``l = 0.5 * (log(v) + (x - t)**2 / v)`` with ``v = max(var, eps)``
+    (``+ 0.5 * log(2 * pi)`` with ``full``).
+
+    ``var``: an array of ``input``'s shape, of ``input``'s shape without its
+    last dimension (one variance per row), or with one dimension of size 1 —
+    other shapes raise ValueError, as torch — or a Python float (no gradient:
+    ``None`` in its place). Negative entries raise ValueError. The ``eps``
+    clamp passes the gradient through unchanged, as torch's.
+
+    Gradients: ``(input, var)``."""
+    full = _bool_option(full, "full")
+    eps = _v.real_number(eps, "eps")
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    x = ops[0][2]
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var: has negative entries")
+        var_op, var_grad = ("var", var, np.asarray(var)), None
+    elif isinstance(var, (bool, int, np.bool_)):
+        raise TypeError(f"var: expected an array or a float, got {type(var).__name__}")
+    else:
+        name, obj, varr = _operand(var, "var", differentiable=True)
+        with np.errstate(invalid="ignore"):
+            if np.any(varr < 0):
+                raise ValueError("var: has negative entries")
+        if varr.shape != x.shape:
+            if x.shape[:-1] == varr.shape:
+                varr = varr[..., np.newaxis]  # one variance per row
+            elif not (varr.ndim == x.ndim and sum(q for p, q in zip(x.shape, varr.shape) if p != q) == 1):
+                raise ValueError(f"var: shape {varr.shape} is not input's shape {x.shape}, input's shape without its "
+                                 "last dimension, nor input's shape with one dimension of size 1")
+        var_op, var_grad = (name, obj, varr), 2
+    red = _v.reduction(reduction)
+    ops.append(var_op)
+    _broadcast_operands(ops)
+    result = _ew.evaluate_table("gaussian_nll_loss", mode, ops, (0, var_grad), red, grad_output=grad_output,
+                                out=out, options=(full, eps))
+    if var_grad is None or mode == _FORWARD:
+        return result
+    # A per-row var was given without its last dimension: its gradient too.
+    def unrow(grads):
+        gi, gv = grads
+        if gv is not None and np.ndim(var) != gv.ndim and not isinstance(out, tuple):
+            gv = gv.reshape(np.shape(var))
+        return gi, gv
+    return unrow(result) if mode == _BACKWARD else (result[0], unrow(result[1]))
+
+
+def _gaussian_jax(jnp, input, target, var, full=False, eps=1e-6, reduction="mean"):
+    import jax
+
+    var = jnp.asarray(var)
+    if var.ndim == input.ndim - 1:
+        var = var[..., None]
+    v = var + jax.lax.stop_gradient(jnp.maximum(var, eps) - var)
+    value = 0.5 * (jnp.log(v) + (input - target) ** 2 / v)
+    if full:
+        value = value + 0.5 * jnp.log(2 * jnp.pi)
+    return _jax_reduce(jnp, value, reduction)
+
+
+def _gaussian_sample(rng, size, dtype):
+    x = rng.standard_normal(size).astype(dtype)
+    y = rng.standard_normal(size).astype(dtype)
+    var = rng.uniform(0.1, 2.0, size).astype(dtype)
+    return (x, y, var), {}
+
+
+gaussian_nll_loss, gaussian_nll_loss_backward, gaussian_nll_loss_value_and_grad = _export(
+    define(_gaussian_nll_loss, class_name="GaussianNLLLoss", family="probabilistic", grads=("input", "var"),
+           sample=_gaussian_sample, class_options=("full", "eps", "reduction"), torch="gaussian_nll_loss",
+           jax=_gaussian_jax)
+)
+
+_KL_REDUCTIONS = {"none": _v.NONE, "mean": _v.MEAN, "sum": _v.SUM, "batchmean": 3}
+
+
+def _kl_div(mode, grad_output, out, input, target, reduction="mean", log_target=False):
+    r"""Kullback–Leibler divergence of log-probabilities ``input`` from
+    ``target``: ``l = t * (log(t) - x)`` (0 where ``t == 0``), or
+    ``exp(t) * (t - x)`` with ``log_target``.
+
+    ``reduction``: ``'none'``, ``'sum'``, ``'batchmean'`` (sum / ``input``'s
+    first dimension: the KL divergence) or ``'mean'`` (sum / element count;
+    torch warns that this is not the KL divergence, fastloss does not).
+    ``input`` and ``target`` broadcast together. Gradient: ``-t`` (``-exp(t)``)."""
+    log_target = _bool_option(log_target, "log_target")
+    code = _v.reduction(reduction, _KL_REDUCTIONS)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _broadcast_operands(ops)
+    divisor = None
+    if code == 3:
+        x = ops[0][2]
+        divisor = x.shape[0] if x.ndim > 0 else 1
+        code = _v.MEAN
+    return _ew.evaluate_table("kl_div", mode, ops, (0,), code, grad_output=grad_output, out=out,
+                              options=(log_target,), divisor=divisor)
+
+
+def _kl_jax(jnp, input, target, reduction="mean", log_target=False):
+    import jax
+
+    value = jnp.exp(target) * (target - input) if log_target else jax.scipy.special.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return jnp.sum(value) / (input.shape[0] if input.ndim else 1)
+    return _jax_reduce(jnp, value, reduction)
+
+
+def _kl_sample(rng, size, dtype):
+    x = np.log(rng.uniform(0.01, 1.0, size)).astype(dtype)
+    y = rng.uniform(0.0, 1.0, size).astype(dtype)
+    return (x, y), {}
+
+
+def _kl_torch(torch, input, target, reduction="mean", log_target=False):
+    import warnings
+
+    with warnings.catch_warnings():  # torch's 'mean' warning: fastloss does not warn
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.nn.functional.kl_div(input, target, reduction=reduction, log_target=log_target)
+
+
+kl_div, kl_div_backward, kl_div_value_and_grad = _export(
+    define(_kl_div, class_name="KLDivLoss", family="probabilistic", grads=("input",), sample=_kl_sample,
+           class_options=("reduction", "log_target"), torch=_kl_torch, jax=_kl_jax)
+)
+
+
+def _hinge_embedding_loss(mode, grad_output, out, input, target, margin=1.0, reduction="mean"):
+    r"""Hinge embedding: ``l = x`` where ``t == 1``, ``max(margin - x, 0)``
+    where ``t == -1`` (any other target gets both terms, as torch).
+
+    ``input`` and ``target`` broadcast together. The gradient at the kink
+    ``margin - x == 0`` is -1, as torch's."""
+    margin = _v.real_number(margin, "margin")
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _broadcast_operands(ops)
+    return _ew.evaluate_table("hinge_embedding_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
+                              options=(margin,))
+
+
+def _hinge_jax(jnp, input, target, margin=1.0, reduction="mean"):
+    value = jnp.where(target != 1, jnp.maximum(margin - input, 0), 0) + jnp.where(target != -1, input, 0)
+    return _jax_reduce(jnp, value, reduction)
+
+
+hinge_embedding_loss, hinge_embedding_loss_backward, hinge_embedding_loss_value_and_grad = _export(
+    define(_hinge_embedding_loss, class_name="HingeEmbeddingLoss", family="margin", grads=("input",),
+           sample=_sign_sample, class_options=("margin", "reduction"), torch="hinge_embedding_loss",
+           jax=_hinge_jax)
+)
+
+
+def _margin_ranking_loss(mode, grad_output, out, input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Margin ranking: ``l = max(-t * (x1 - x2) + margin, 0)`` for targets ±1.
+
+    The three arrays must have the same number of dimensions (as torch) and
+    broadcast together. Gradients ``(input1, input2)``: ``-t`` and ``t``
+    where the clamped term is >= 0 (the kink included, as torch), else 0."""
+    margin = _v.real_number(margin, "margin")
+    red = _v.reduction(reduction)
+    ops = [_operand(input1, "input1", differentiable=True), _operand(input2, "input2", differentiable=True),
+           _operand(target, "target", differentiable=False)]
+    for name, _, a in ops[1:]:
+        if a.ndim != ops[0][2].ndim:
+            raise ValueError(f"{name}: has {a.ndim} dimensions, input1 has {ops[0][2].ndim} (torch: all three "
+                             "must have the same number)")
+    _broadcast_operands(ops)
+    return _ew.evaluate_table("margin_ranking_loss", mode, ops, (0, 1), red, grad_output=grad_output, out=out,
+                              options=(margin,))
+
+
+def _ranking_jax(jnp, input1, input2, target, margin=0.0, reduction="mean"):
+    return _jax_reduce(jnp, jnp.maximum(-target * (input1 - input2) + margin, 0), reduction)
+
+
+def _ranking_sample(rng, size, dtype):
+    x1 = rng.standard_normal(size).astype(dtype)
+    x2 = rng.standard_normal(size).astype(dtype)
+    y = np.where(rng.random(size) < 0.5, -1.0, 1.0).astype(dtype)
+    return (x1, x2, y), {}
+
+
+margin_ranking_loss, margin_ranking_loss_backward, margin_ranking_loss_value_and_grad = _export(
+    define(_margin_ranking_loss, class_name="MarginRankingLoss", family="margin", grads=("input1", "input2"),
+           sample=_ranking_sample, class_options=("margin", "reduction"), torch="margin_ranking_loss",
+           jax=_ranking_jax)
+)
