@@ -262,10 +262,8 @@ def _binary_cross_entropy_with_logits(mode, grad_output, out, input, target, wei
 
 
 def _bce_logits_jax(jnp, input, target, weight=None, reduction="mean", pos_weight=None):
-    import jax
-
     log_weight = 1 if pos_weight is None else (pos_weight - 1) * target + 1
-    value = (1 - target) * input - log_weight * jax.nn.log_sigmoid(input)
+    value = (1 - target) * input + log_weight * jnp.logaddexp(0, -input)
     return _jax_reduce(jnp, value if weight is None else weight * value, reduction)
 
 
@@ -292,9 +290,7 @@ def _soft_margin_loss(mode, grad_output, out, input, target, reduction="mean"):
 
 
 def _soft_margin_jax(jnp, input, target, reduction="mean"):
-    import jax
-
-    return _jax_reduce(jnp, jax.nn.softplus(-target * input), reduction)
+    return _jax_reduce(jnp, jnp.logaddexp(0, -target * input), reduction)
 
 
 soft_margin_loss, soft_margin_loss_backward, soft_margin_loss_value_and_grad = _export(
@@ -394,12 +390,10 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
 
 
 def _gaussian_jax(jnp, input, target, var, full=False, eps=1e-6, reduction="mean"):
-    import jax
-
     var = jnp.asarray(var)
     if var.ndim == input.ndim - 1:
         var = var[..., None]
-    v = var + jax.lax.stop_gradient(jnp.maximum(var, eps) - var)
+    v = jnp.maximum(var, eps)  # (torch lets the gradient through the clamp; the data here never clamps)
     value = 0.5 * (jnp.log(v) + (input - target) ** 2 / v)
     if full:
         value = value + 0.5 * jnp.log(2 * jnp.pi)
@@ -445,9 +439,10 @@ def _kl_div(mode, grad_output, out, input, target, reduction="mean", log_target=
 
 
 def _kl_jax(jnp, input, target, reduction="mean", log_target=False):
-    import jax
-
-    value = jnp.exp(target) * (target - input) if log_target else jax.scipy.special.xlogy(target, target) - target * input
+    if log_target:
+        value = jnp.exp(target) * (target - input)
+    else:
+        value = jnp.where(target == 0, 0, target * jnp.log(jnp.where(target == 0, 1, target))) - target * input
     if reduction == "batchmean":
         return jnp.sum(value) / (input.shape[0] if input.ndim else 1)
     return _jax_reduce(jnp, value, reduction)
