@@ -122,17 +122,9 @@ def _class_doc(spec):
     )
 
 
-L1Loss = _make("l1_loss")
-MSELoss = _make("mse_loss")
-SmoothL1Loss = _make("smooth_l1_loss")
-HuberLoss = _make("huber_loss")
-BCELoss = _make("binary_cross_entropy")
-BCEWithLogitsLoss = _make("binary_cross_entropy_with_logits")
-SoftMarginLoss = _make("soft_margin_loss")
-PoissonNLLLoss = _make("poisson_nll_loss")
-GaussianNLLLoss = _make("gaussian_nll_loss")
-KLDivLoss = _make("kl_div")
-HingeEmbeddingLoss = _make("hinge_embedding_loss")
-MarginRankingLoss = _make("margin_ranking_loss")
-
+# One class per registered loss, in registration order (nothing to add here
+# for a new loss: its define() call is enough).
+for _name in _REGISTRY:
+    globals()[_REGISTRY[_name].class_name] = _make(_name)
+del _name
 del _make
