@@ -128,3 +128,8 @@ huber_loss, huber_loss_backward, huber_loss_value_and_grad = _export(
 )
 
 del np
+
+
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

@@ -128,3 +128,8 @@ SmoothL1Loss = _make("smooth_l1_loss")
 HuberLoss = _make("huber_loss")
 
 del _make
+
+
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

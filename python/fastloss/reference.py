@@ -273,3 +273,8 @@ def huber_loss_backward(input, target, reduction="mean", delta=1.0, weight=None,
     d = x - t
     local = np.where(d < -delta, -delta, np.where(d > delta, delta, d))
     return _chain(local, input, reduction, w, grad_output)
+
+
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})
