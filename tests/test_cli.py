@@ -6,11 +6,14 @@ thread pinning and the ``mallopt`` calls then stay out of the test process.
 In-process runs use ``--peers numpy --no-best`` and tiny sizes. No test
 asserts a timing."""
 
+import collections
 import csv
+import copy
 import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -228,17 +231,69 @@ def test_bench_table_names_its_columns(quick_run):
     assert "numpy  " not in out  # the peer is named for what it is
 
 
+def _with_every_peer(path):
+    """The quick run's result with a torch and a JAX column whatever is
+    installed (copies of the reference's timings): the widest table."""
+    data = report.load(path)
+    for name, label in (("torch", "torch 2.13.0"), ("jax", "JAX 0.10.2")):
+        data["meta"]["peers"].setdefault(name, {"version": label.split()[1], "label": label})
+        for row in data["results"]:
+            for suffix in ("", "_best"):
+                if "numpy" in row["peers"]:
+                    row["peers"].setdefault(name + suffix, copy.deepcopy(row["peers"]["numpy"]))
+    return data
+
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@pytest.mark.parametrize("width", [80, 60, 30])
+def test_bench_table_keeps_every_number_on_a_narrow_terminal(quick_run, width):
+    """Rendered by rich at ``width`` columns: nothing cut (no "…", every
+    number and header word of the markdown table, which cuts nothing, is
+    there whole), and no line wider than the terminal while it can fit."""
+    rich_console = pytest.importorskip("rich.console")
+    data = _with_every_peer(quick_run[1])
+    console = rich_console.Console(width=width, record=True, file=io.StringIO())
+    report.print_report(data, console=console)
+    report.print_comparison(data, data, "old.json", console=console)
+    text = console.file.getvalue()
+    full = io.StringIO()
+    report.print_report(data, file=full, markdown=True)
+    report.print_comparison(data, data, "old.json", file=full, markdown=True)
+    table_lines = [ln for ln in full.getvalue().splitlines() if ln.startswith("| ")]
+    assert "…" not in text
+    want = collections.Counter(n for ln in table_lines for n in NUMBER.findall(ln))
+    got = collections.Counter(NUMBER.findall(text))
+    assert not want - got, want - got
+    words = set(text.split())
+    for header in ("op", "malloc", "fastloss", "GB/s", "% of roofline", "reference (NumPy f64)", "torch 2.13.0",
+                   "JAX 0.10.2", "library", "then", "now", "now/then"):
+        assert set(header.split()) <= words, header
+    if width >= 60:
+        tables = console.export_text()
+        assert max(len(ln) for ln in tables.splitlines()) <= width
+
+
 def test_bench_progress_goes_to_stderr(quick_run):
     r, _, _ = quick_run
     assert "[bench 1/" in r.stderr and "mse_loss" in r.stderr
     assert "[bench" not in r.stdout
 
 
-def test_progress_bar_on_a_terminal(capsys):
+@pytest.mark.parametrize("library", ["rich", "tqdm", None])
+def test_progress_bar_on_a_terminal(monkeypatch, capsys, library):
+    """rich first, else tqdm, else plain lines: each tested when its library
+    is installed (the [test] extra has neither), the others hidden."""
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
+    if library is not None:
+        pytest.importorskip(library)
+    for other in ("rich", "tqdm"):
+        if other != library:
+            monkeypatch.setitem(sys.modules, other, None)  # import raises ImportError
     stream = Terminal()
     bar = progress.make(stream=stream)
     bar.start(2)
@@ -246,8 +301,11 @@ def test_progress_bar_on_a_terminal(capsys):
     bar.note("a note")
     bar.step("second")
     bar.close()
-    assert type(bar) is not progress.Progress  # rich and tqdm are installed with the test tools
+    expected = {"rich": progress._Rich, "tqdm": progress._Tqdm, None: progress.Progress}[library]
+    assert type(bar) is expected
     assert "a note" in stream.getvalue()
+    if library is None:
+        assert stream.getvalue() == "[bench 1/2] first\n[bench] a note\n[bench 2/2] second\n"
     assert capsys.readouterr().out == ""
 
 
@@ -271,11 +329,39 @@ def test_bench_compare_with_a_saved_run(quick_run, capsys):
     out = capsys.readouterr().out
     assert f"compared with {js}" in out
     assert "now/then" in out
+    assert "WARNING: --compare" not in out and "WARNING" not in capsys.readouterr().err
     old = report.load(js)
     # The numpy and fastloss rows of mse_loss are in both runs.
     table = out[out.index("compared with"):]
     assert "mse_loss" in table and "numpy" in table and "huber_loss" not in table
     assert old["meta"]["losses"] == ["mse_loss", "huber_loss"]
+
+
+def test_bench_compare_warns_when_the_settings_differ(quick_run, tmp_path, capsys):
+    _, js, _ = quick_run
+    old = report.load(js)
+    changed = {"dtype": "float64", "size": 12345, "reduction": "sum", "threads": 97, "isa": "sse9"}
+    old["meta"].update(changed)
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(old))
+    assert _cli.main(["bench", *IN_PROCESS, "--compare", str(path)]) == 0
+    captured = capsys.readouterr()
+    for where in (captured.err, captured.out):
+        assert "WARNING" in where and str(path) in where
+        for key, value in changed.items():
+            assert f"{key} {value} → " in where, key
+    out = captured.out
+    assert out.index("WARNING: --compare") < out.index("compared with")  # above the table
+
+
+def test_compare_differences():
+    new = {"meta": {"isa": "avx2", "threads": 2, "dtype": "float32", "size": 8, "reduction": "mean"}}
+    assert report.differences(new, copy.deepcopy(new)) == []
+    old = copy.deepcopy(new)
+    old["meta"].update(threads=1, isa="avx512")
+    assert report.differences(new, old) == ["isa avx512 → avx2", "threads 1 → 2"]
+    del old["meta"]["threads"]  # a key a saved run lacks is not compared
+    assert report.differences(new, old) == ["isa avx512 → avx2"]
 
 
 def test_compare_ratios():
@@ -341,17 +427,71 @@ def test_bench_fails_before_the_run(tmp_path, capsys, no_run, option, path, mess
     assert not os.path.exists(os.path.join(str(afile), "out.json"))
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
-def test_bench_fails_before_the_run_on_a_read_only_folder(tmp_path, capsys, no_run):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
+def _unwritable(kind, tmp_path):
+    """A path no one, root included, can write (``/proc``, ``/sys``), or a
+    read-only folder (permission bits: not for root)."""
+    if kind == "read-only folder":
+        if not hasattr(os, "geteuid") or os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return str(folder / "sub" / "out"), "permission denied"
+    root = {"no folder in /proc": "/proc", "file in /sys": "/sys"}[kind]
+    if not os.path.isdir(root):
+        pytest.skip(f"no {root} here")
+    if kind == "no folder in /proc":
+        return "/proc/fastloss-no-such-folder/out", "cannot create the folder /proc/fastloss-no-such-folder"
+    return "/sys/fastloss-out", "cannot open it for writing"
+
+
+@pytest.mark.parametrize("kind", ["no folder in /proc", "file in /sys", "read-only folder"])
+@pytest.mark.parametrize("option, ext", [("--json", ".json"), ("--csv", ".csv"), ("--plot", ".png")])
+def test_bench_fails_before_the_run_on_an_unwritable_path(tmp_path, capsys, no_run, kind, option, ext):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    path, message = _unwritable(kind, tmp_path)
     try:
-        with pytest.raises(SystemExit):
-            _cli.main(["bench", *IN_PROCESS, "--json", str(folder / "out.json")])
+        with pytest.raises(SystemExit) as exc:
+            _cli.main(["bench", *IN_PROCESS, option, path + ext])
     finally:
-        folder.chmod(0o755)
-    assert "permission denied" in capsys.readouterr().err
+        if kind == "read-only folder":
+            (tmp_path / "ro").chmod(0o755)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert f"{option} {path + ext}: " in captured.err and message in captured.err.lower()
+    assert captured.out == ""
+    assert not os.path.exists(path + ext)
+
+
+def test_output_check_leaves_no_trace(tmp_path):
+    new = tmp_path / "a" / "b" / "out.json"
+    report.check_output(str(new), "--json")
+    assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old.json"
+    old.write_text("saved run")
+    report.check_output(str(old), "--json")
+    assert old.read_text() == "saved run"
+
+
+def test_bench_writes_into_folders_it_creates(tmp_path, capsys):
+    path = tmp_path / "new" / "folder" / "out.csv"
+    assert _cli.main(["bench", *IN_PROCESS, "--csv", str(path)]) == 0
+    assert path.read_text().startswith("loss,op,")
+
+
+def test_bench_reports_an_output_that_fails_after_the_run(tmp_path, capsys, monkeypatch):
+    """Checked before the run, gone at its end (a full disk, a removed
+    folder): a message naming the option, the other outputs still written."""
+    def full_disk(result, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bench, "write_json", full_disk)
+    js, cs = tmp_path / "out.json", tmp_path / "out.csv"
+    assert _cli.main(["bench", *IN_PROCESS, "--json", str(js), "--csv", str(cs)]) == 1
+    err = capsys.readouterr().err
+    assert f"--json {js}: cannot write it" in err and "No space left on device" in err
+    assert cs.exists() and not js.exists()
 
 
 def test_bench_peer_requested_but_not_installed(monkeypatch, capsys, no_run):

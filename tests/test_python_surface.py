@@ -3,6 +3,7 @@
 warnings (against torch's modules), what ``dir(fastloss)`` and the docstrings
 show, and the thread-count settings (argument and environment variables)."""
 
+import importlib
 import inspect
 import os
 import pathlib
@@ -218,13 +219,16 @@ def test_nn_subclass_forward_is_what_a_call_runs():
 # ---------------------------------------------------- names and docstrings
 
 
-def test_dir_shows_public_names_only():
-    names = set(dir(fastloss))
+@pytest.mark.parametrize("module", ["fastloss", "fastloss.nn", "fastloss.functional", "fastloss.reference"])
+def test_dir_shows_public_names_only(module):
+    """No imports (np, functools, annotations) or helpers in dir()."""
+    mod = importlib.import_module(module)
+    names = set(dir(mod))
     dunders = {n for n in names if n.startswith("__") and n.endswith("__")}
-    assert names - dunders == (set(fastloss.__all__) - dunders) | {"functional"}
-    assert "annotations" not in dir(fastloss.nn) and "annotations" not in dir(fastloss.functional)
-    for name in fastloss.__all__:
-        assert hasattr(fastloss, name), name
+    submodules = {"functional"} if module == "fastloss" else set()
+    assert names - dunders == (set(mod.__all__) - dunders) | submodules
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
 
 
 def _package_texts():
@@ -237,12 +241,21 @@ def _package_texts():
     for name in fastloss.nn.__all__:
         cls = getattr(fastloss.nn, name)
         yield f"fastloss.nn.{name}", pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    # What the command line prints: `fastloss --help` and every command's --help.
+    from fastloss import _cli
+
+    parser = _cli.build_parser()
+    yield "fastloss --help", parser.format_help()
+    for action in parser._subparsers._group_actions:
+        for command, sub in action.choices.items():
+            yield f"fastloss {command} --help", sub.format_help()
 
 
 def test_no_reference_to_files_users_do_not_have():
-    """Docstrings and sources name no file outside the package (the design
-    notes the package was written from are not shipped)."""
-    pattern = re.compile(r"API\.md|STYLE\.md|\.\./shared|§")
+    """Docstrings, sources and the CLI's help name no file outside the
+    package (the design notes the package was written from, and the
+    repository's README.md, bench/, docs/ and tests/, are not installed)."""
+    pattern = re.compile(r"API\.md|STYLE\.md|\.\./shared|§|README|(?<![\w./])(?:bench|docs|tests|\.ci)/")
     found = [(where, m.group()) for where, text in _package_texts() for m in pattern.finditer(text)]
     assert not found, found
 

@@ -5,6 +5,9 @@ nn classes against torch's modules, and torch tensors as inputs (DLPack)."""
 
 from __future__ import annotations
 
+import inspect
+import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -15,6 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import fastloss  # noqa: E402
 import fastloss.nn  # noqa: E402
+from fastloss._api import REGISTRY  # noqa: E402
 from cases import (  # noqa: E402
     BFLOAT16,
     ELEMENTWISE,
@@ -186,3 +190,32 @@ def test_torch_semantics_of_the_case_table():
                        (fastloss.reference.huber_loss, {"weight": w.numpy()})):
         assert ref_fn(xf.numpy(), y.numpy(), **kw) == pytest.approx(
             getattr(F, ref_fn.__name__)(xf, y, weight=w).item(), rel=1e-15)
+
+
+DOCS_API = pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def test_nn_classes_take_reduction_first_where_torch_takes_size_average():
+    """docs/api.md's "Differences from torch" names the torch classes whose
+    first positional arguments are the deprecated size_average and reduce:
+    exactly those, and with them ``Class('sum')`` is torch's mean but our sum."""
+    specs = list(REGISTRY.values())
+    legacy = {s.class_name for s in specs
+              if "size_average" in inspect.signature(getattr(torch.nn, s.class_name)).parameters}
+    row = next(line for line in DOCS_API.read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `fastloss.nn` classes"))
+    torch_cell = row.split(" | ")[1]
+    assert set(re.findall(r"`(\w+Loss)`", torch_cell.split(":")[0])) == legacy
+    rng = np.random.default_rng(3)
+    for spec in specs:
+        (x, y), _ = spec.sample(rng, 64, np.dtype(np.float64))
+        ours = getattr(fastloss.nn, spec.class_name)("sum")(x, y)
+        np.testing.assert_allclose(ours, spec.reference(x, y, reduction="sum"), rtol=1e-12)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        if spec.class_name in legacy:
+            with pytest.warns(UserWarning, match="size_average"):
+                theirs = getattr(torch.nn, spec.class_name)("sum")(tx, ty)
+            np.testing.assert_allclose(theirs.item(), spec.reference(x, y, reduction="mean"), rtol=1e-12)
+        else:
+            theirs = getattr(torch.nn, spec.class_name)("sum")(tx, ty)
+            np.testing.assert_allclose(theirs.item(), ours, rtol=1e-12)

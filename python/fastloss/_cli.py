@@ -4,7 +4,7 @@
     fastloss list                      # registered losses
     fastloss config                    # what fastloss.show_config() prints
     fastloss check [--losses ...]      # self-test against fastloss.reference and torch
-    fastloss bench [--quick] [...]     # see fastloss.bench and bench/README.md
+    fastloss bench [--quick] [...]     # how it measures: python -m pydoc fastloss.bench
 
 Everything is driven by the loss registry (``fastloss._api.REGISTRY``).
 ``list``, ``config`` and ``check`` do not import the benchmark (``fastloss.bench``)."""
@@ -343,7 +343,7 @@ def _cmd_bench(args, parser):
     if args.small_calls:
         return _cmd_small_calls(args, parser, names)
     from . import bench
-    from .bench import progress
+    from .bench import progress, report
 
     bar = progress.make(quiet=args.quiet)
     try:
@@ -354,14 +354,24 @@ def _cmd_bench(args, parser):
         parser.error(str(exc))
     bench.print_report(result, markdown=args.markdown)
     if old is not None:
+        warning = report.comparison_warning(result, old, args.compare)
+        if warning:
+            print(f"fastloss bench: {warning}", file=sys.stderr)
         print()
         bench.print_comparison(result, old, args.compare, markdown=args.markdown)
+    status = 1 if any(e["impl"].startswith("fastloss") for e in result["errors"]) else 0
     for option, write in (("json", bench.write_json), ("csv", bench.write_csv), ("plot", bench.plot)):
         path = getattr(args, option)
         if path:
-            write(result, path)
+            try:
+                write(result, path)
+            except OSError as exc:  # checked before the run, but the disk may fill or the folder go
+                print(f"fastloss bench: --{option} {path}: cannot write it ({exc}); the other outputs are "
+                      "still written", file=sys.stderr)
+                status = 1
+                continue
             print(f"wrote {path}")
-    return 1 if any(e["impl"].startswith("fastloss") for e in result["errors"]) else 0
+    return status
 
 
 # ------------------------------------------------------------------ parser
@@ -393,7 +403,8 @@ def build_parser():
         "bench", help="time forward/backward/fused vs the NumPy reference, torch and JAX",
         description="Times every loss (forward, backward, value_and_grad with and without out=) "
                     "against the NumPy reference and torch/JAX when installed, all with the same "
-                    "threads, plus an in-run memory-bandwidth probe (the roofline). See bench/README.md.",
+                    "threads, plus an in-run memory-bandwidth probe (the roofline). What each column means and "
+                    "how it is measured: python -m pydoc fastloss.bench",
     )
     p.add_argument("--quick", action="store_true", help="small run: 2**20 elements, 5 repeats (< 1 min)")
     p.add_argument("--losses", nargs="+", metavar="NAME", help="losses to time (default: all)")

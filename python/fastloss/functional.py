@@ -529,3 +529,9 @@ margin_ranking_loss, margin_ranking_loss_backward, margin_ranking_loss_value_and
            sample=_ranking_sample, class_options=("margin", "reduction"), torch="margin_ranking_loss",
            jax=_ranking_jax)
 )
+
+
+
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

@@ -128,3 +128,8 @@ for _name in _REGISTRY:
     globals()[_REGISTRY[_name].class_name] = _make(_name)
 del _name
 del _make
+
+
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

@@ -703,3 +703,6 @@ def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="
     local = np.where(-t * (x1 - x2) + margin >= 0, 1.0, 0.0) * -t
     return (_chain(local, input1, reduction, None, grad_output),
             _chain(-local, input2, reduction, None, grad_output))
+def __dir__():
+    """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

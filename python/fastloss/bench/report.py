@@ -20,7 +20,7 @@ from .timing import NOISY_SPREAD
 from .workload import OP_LABELS
 
 __all__ = ["print_report", "print_comparison", "write_json", "write_csv", "plot", "load", "check_output",
-           "check_plot_path", "compare", "OutputError"]
+           "check_plot_path", "compare", "differences", "comparison_warning", "OutputError"]
 
 PEER_ORDER = ("numpy", "torch", "jax")
 FALLBACK_LABELS = {"numpy": "reference (NumPy f64)", "torch": "torch", "jax": "JAX"}
@@ -36,23 +36,53 @@ class OutputError(ValueError):
 
 
 def check_output(path, option):
-    """Raises :class:`OutputError` unless ``path`` can be written (an existing
-    writable file, or a new file in a folder that exists or can be created).
-    Creates nothing."""
+    """Raises :class:`OutputError` (naming ``option``) unless ``path`` can be
+    written: it is really opened for writing, as root too (for whom
+    permission bits say nothing, while /proc or /sys still refuse), with
+    the folders it needs. Leaves no trace: an existing file is opened
+    without truncating it, a file or folder made for the test is removed."""
     full = os.path.abspath(path)
     if os.path.isdir(full):
         raise OutputError(f"{option} {path}: is a directory, expected a file name")
-    if os.path.exists(full):
-        if not os.access(full, os.W_OK):
-            raise OutputError(f"{option} {path}: the file is not writable")
-        return
     folder = os.path.dirname(full)
-    while not os.path.exists(folder):
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{option} {path}: {existing} is not a folder")
+    made = []  # folders created here, innermost last
+    try:
+        for part in _missing_folders(folder, existing):
+            try:
+                os.mkdir(part)
+            except OSError as exc:
+                raise OutputError(f"{option} {path}: cannot create the folder {part} ({_reason(exc)})") from None
+            made.append(part)
+        existed = os.path.exists(full)
+        try:
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OutputError(f"{option} {path}: cannot open it for writing ({_reason(exc)})") from None
+        os.close(fd)
+        if not existed:
+            os.unlink(full)
+    finally:
+        for part in reversed(made):
+            os.rmdir(part)
+
+
+def _missing_folders(folder, existing):
+    """The folders from ``existing`` (exclusive) down to ``folder`` (inclusive)."""
+    parts = []
+    while folder != existing:
+        parts.append(folder)
         folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise OutputError(f"{option} {path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: cannot create files in {folder} (permission denied)")
+    return parts[::-1]
+
+
+def _reason(exc):
+    """``permission denied``, ``no such file or directory``, ... (lower case)."""
+    return (exc.strerror or str(exc)).lower()
 
 
 def check_plot_path(path):
@@ -226,9 +256,11 @@ def _noise_count(result):
     return sum(1 for e in entries if _noisy(e)), len(entries)
 
 
-def print_report(result, file=None, markdown=False):
-    """Prints a result: what was run, then one table per loss, then notes."""
-    file = file or sys.stdout
+def print_report(result, file=None, markdown=False, console=None):
+    """Prints a result: what was run, then one table per loss, then notes.
+    ``console``: a rich Console for the tables (and its file for the rest),
+    e.g. to render at a given width."""
+    file = console.file if console is not None else (file or sys.stdout)
     m, bw = result["meta"], result["bandwidth"]
     labels = _labels(result)
     cpus = m.get("cpus")
@@ -295,7 +327,7 @@ def print_report(result, file=None, markdown=False):
                        "predict. The probes are simple kernels, not a hardware limit: a two-input op may stream "
                        "faster than the probe's one-array sum, the data may fit in a cache (small --size), or the "
                        "probes' calls met more contention (noise).")
-        print_table(title, headers, rows, file=file, caption=caption, left=2, markdown=markdown)
+        print_table(title, headers, rows, file=file, caption=caption, left=2, markdown=markdown, console=console)
     notes = ["torch's backward is its forward + .backward() (no gradient without it); peers have no out=, so "
              "the value_and_grad(out=) row shows their fused time."]
     for s in result.get("skipped", []):
@@ -323,22 +355,47 @@ def compare(result, old):
     return out
 
 
-def print_comparison(result, old, old_path, file=None, markdown=False):
-    """Prints :func:`compare` as a table: this run's time / the saved run's."""
-    file = file or sys.stdout
-    diffs = [f"{k} {old['meta'].get(k)} → {result['meta'].get(k)}"
-             for k in ("isa", "threads", "dtype", "size", "reduction", "cpu_model")
-             if old["meta"].get(k) != result["meta"].get(k)]
+# What makes two runs' times comparable: a ratio across any of these is not
+# a speed-up or a regression of the code, but of the setting.
+COMPARED_META = ("isa", "threads", "dtype", "compute_dtype", "size", "reduction", "cpu_model")
+
+
+def differences(result, old):
+    """``["dtype float32 → float64", ...]``: the settings (:data:`COMPARED_META`)
+    in which a run differs from a saved one (keys missing from either are
+    not compared)."""
+    new_meta, old_meta = result["meta"], old["meta"]
+    return [f"{k} {old_meta[k]} → {new_meta[k]}" for k in COMPARED_META
+            if k in old_meta and k in new_meta and old_meta[k] != new_meta[k]]
+
+
+def comparison_warning(result, old, old_path):
+    """The warning printed when the runs differ in a setting, else None."""
+    diffs = differences(result, old)
+    if not diffs:
+        return None
+    return (f"WARNING: --compare {old_path} was run with other settings ({'; '.join(diffs)}): "
+            "the now/then ratios below measure that change too, not only the code's speed")
+
+
+def print_comparison(result, old, old_path, file=None, markdown=False, console=None):
+    """Prints :func:`compare` as a table: this run's time / the saved run's,
+    under a warning when the runs differ in a setting (:func:`differences`)."""
+    file = console.file if console is not None else (file or sys.stdout)
     rows = []
     for loss, op, malloc, impl, t_old, t_new, ratio in compare(result, old):
         style = "green" if ratio < 0.9 else ("red" if ratio > 1.1 else "")
         rows.append([loss, OP_LABELS.get(op, op), malloc, impl, fmt_time(t_old), fmt_time(t_new),
                      (f"{ratio:.2f}", style)])
+    warning = comparison_warning(result, old, old_path)
+    if warning:
+        print(warning + ("  \n" if markdown else "\n"), file=file)
     caption = "now/then below 1: this run is faster. "
-    caption += ("Runs differ in: " + "; ".join(diffs)) if diffs else "Same isa, threads, dtype, size, reduction, cpu."
+    caption += ("Runs differ in: " + "; ".join(differences(result, old)) if warning
+                else "Same " + ", ".join(COMPARED_META) + ".")
     print_table(f"compared with {old_path} ({old['meta'].get('timestamp', '?')})",
-                ["loss", "op", "malloc", "implementation", "then", "now", "now/then"], rows, file=file, left=4,
-                caption=caption, markdown=markdown)
+                ["loss", "op", "malloc", "library", "then", "now", "now/then"], rows, file=file, left=4,
+                caption=caption, markdown=markdown, console=console)
 
 
 # ------------------------------------------------------------- plot

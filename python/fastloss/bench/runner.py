@@ -114,7 +114,9 @@ def _ordered(row):
 
 def run(losses=None, *, size=None, dtype="float32", reduction="mean", threads=None, repeat=None, quick=False,
         peers=None, best=True, progress=None):
-    """Runs the benchmark; returns a JSON-ready dict (see bench/README.md).
+    """Runs the benchmark; returns a JSON-ready dict (``meta``, ``bandwidth``,
+    ``results``, ``skipped``, ``errors``; the numbers are described in
+    :mod:`fastloss.bench`).
 
     ``losses``: registry names (default all); ``size``: elements per input
     array (default 2**24, 2**20 with ``quick``); ``dtype``: float32, float64

@@ -7,7 +7,7 @@ loop takes about ``target`` seconds), repeated ``repeat`` times; the table
 shows the median time per call in µs. torch's own call (the registry's
 ``torch=`` expression on torch tensors, e.g. ``F.mse_loss``) is timed the
 same way alongside, for reference. Nothing here is asserted: it is a table to
-read (``fastloss bench --small-calls`` or ``python bench/small_calls.py``)."""
+read (``fastloss bench --small-calls``)."""
 
 from __future__ import annotations
 
