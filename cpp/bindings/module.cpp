@@ -413,7 +413,8 @@ std::string compiler() {
 
 }  // namespace
 
-void register_math(py::module_& m);  // register_math.cpp
+void register_math(py::module_& m);     // register_math.cpp
+void register_convert(py::module_& m);  // register_convert.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss kernels (internal; use fastloss.functional)";
@@ -448,4 +449,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("compiler") = compiler();
   m.attr("max_dims") = kMaxDims;
   register_math(m);
+  register_convert(m);
 }

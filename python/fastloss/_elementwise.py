@@ -106,7 +106,9 @@ def _to_input(grad, x, out):
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, silently, as torch
             grad = np.asarray(grad.sum(axis=axes, dtype=np.float64)).reshape(x.shape)
     if out is not None:
-        if grad is not out:
+        if grad.dtype == v._F32 and out.dtype == v._F16 and out.flags.aligned:
+            v.float_to_half(grad, out)
+        elif grad is not out:
             with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
                 np.copyto(out, grad, casting="unsafe")
         return out

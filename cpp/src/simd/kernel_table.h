@@ -15,11 +15,17 @@ namespace detail {
 
 using ElementwiseFn = Totals (*)(const ElementwiseCall&);
 using VectorMathFn = void (*)(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
+// float16 (as its bits) <-> float32 over contiguous arrays, bitwise NumPy's
+// astype (simd/half_kernels.cpp; simd/convert.h walks strided arrays).
+using HalfToFloatFn = void (*)(const uint16_t* src, float* dst, int64_t n);
+using FloatToHalfFn = void (*)(const float* src, uint16_t* dst, int64_t n);
 
 struct KernelTable {
   const char* name;
   ElementwiseFn elementwise[kNumLosses][2];  // [Loss][DType]
   VectorMathFn vector_math[2];               // indexed by DType; fn is a MathFn (simd/math_functions.h)
+  HalfToFloatFn half_to_float;
+  FloatToHalfFn float_to_half;
 };
 
 const KernelTable& current_table();  // dispatch.cpp: the selected level

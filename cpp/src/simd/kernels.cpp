@@ -10,6 +10,8 @@ void fill_probabilistic(detail::KernelTable& table);  // losses/probabilistic.cp
 void fill_margin(detail::KernelTable& table);         // losses/margin.cpp
 void vector_math_f32(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 void vector_math_f64(int fn, const void* in, void* out, int64_t n);
+void half_to_float_kernel(const uint16_t* src, float* dst, int64_t n);  // simd/half_kernels.cpp
+void float_to_half_kernel(const float* src, uint16_t* dst, int64_t n);
 
 #define FASTLOSS_STR2(x) #x
 #define FASTLOSS_STR(x) FASTLOSS_STR2(x)
@@ -23,6 +25,8 @@ const detail::KernelTable& kernels() {
     fill_margin(t);
     t.vector_math[0] = vector_math_f32;
     t.vector_math[1] = vector_math_f64;
+    t.half_to_float = half_to_float_kernel;
+    t.float_to_half = float_to_half_kernel;
     return t;
   }();
   return table;
