@@ -398,8 +398,9 @@ def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=T
     if weighted:
         args += (Arg("weight", _positive_weight, optional=True),)
     # torch: 'Weights and input must have the same size.' — broadcastable is not enough.
+    # ... nor is the loss's shape when target broadcasts input to it.
     shape_errors = tuple(({"weight": s}, "weight") for s in ((4, 3), (12,), (1, 4), (3, 1), (), (2, 3, 4), (3, 4, 1))
-                         ) if weighted else ()
+                         ) + (({"input": (4,), "target": (3, 4), "weight": (3, 4)}, "weight"),) if weighted else ()
     return Case(name, args, option_sets, heavy, bad_options, warns=True, fast_path=True, shape_errors=shape_errors)
 
 
