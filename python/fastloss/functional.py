@@ -335,7 +335,7 @@ def _poisson_sample(rng, size, dtype):
 poisson_nll_loss, poisson_nll_loss_backward, poisson_nll_loss_value_and_grad = _export(
     define(_poisson_nll_loss, class_name="PoissonNLLLoss", family="probabilistic", grads=("input",),
            sample=_poisson_sample, class_options=("log_input", "full", "eps", "reduction"),
-           torch="poisson_nll_loss", jax=_poisson_jax)
+           torch="poisson_nll_loss", jax=_poisson_jax, class_arrays=("log_input", "target"))
 )
 
 
@@ -410,7 +410,7 @@ def _gaussian_sample(rng, size, dtype):
 gaussian_nll_loss, gaussian_nll_loss_backward, gaussian_nll_loss_value_and_grad = _export(
     define(_gaussian_nll_loss, class_name="GaussianNLLLoss", family="probabilistic", grads=("input", "var"),
            sample=_gaussian_sample, class_options=("full", "eps", "reduction"), torch="gaussian_nll_loss",
-           jax=_gaussian_jax)
+           jax=_gaussian_jax, class_keyword_only=True)
 )
 
 _KL_REDUCTIONS = {"none": _v.NONE, "mean": _v.MEAN, "sum": _v.SUM, "batchmean": 3}
