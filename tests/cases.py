@@ -74,7 +74,7 @@ class Arg:
 class Case:
     """How the tests exercise one loss (any number of array arguments).
 
-    kind: "elementwise" — every generic test of test_regression.py,
+    kind: "elementwise" — every generic test of test_matrix.py,
         test_errors.py, test_determinism.py, test_accuracy.py, test_torch.py
         and test_fuzz.py applies.
     args: the array arguments (:class:`Arg`), torch's positional ones first,
