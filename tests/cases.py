@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from typing import Callable
 
 import ml_dtypes
@@ -49,29 +50,93 @@ TORCH_TOLERANCE = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Case:
-    """How the tests exercise one loss.
+class Arg:
+    """One array argument of a loss.
 
-    kind: "elementwise" — arrays ``input``, ``target`` (broadcastable to
-        ``input``), optional ``weight`` of ``input``'s shape; the hypothesis,
-        layout and broadcasting tests of ``test_regression.py`` apply.
-    option_sets: option dicts (besides ``reduction``/``weight``) to sweep,
-        chosen so kinks (``|input - target| == beta``) are hit by grid data.
-    weighted: accepts ``weight=``.
-    bad_options: ``(options, exception, argument name)`` that must raise.
-    make: ``make(rng, shape, dtype, values=..., ...) -> {argument: array}``.
+    values: ``values(rng, shape, kind) -> float64 array`` of values the loss
+        accepts for this argument, for ``kind`` in 'normal' (continuous),
+        'grid' (exact in every dtype, hitting the loss's kinks and clamps) and
+        'special' (grid plus NaN/inf/0/extremes where the loss accepts them).
+    shape: which shape it takes in ``Case.make``: 'input' (the shape asked
+        for), 'target' (``target_shape``), 'last' (input's last dimension:
+        a per-class ``pos_weight``).
+    optional: a keyword array (``weight``, ``pos_weight``): passed only when
+        ``Case.make(..., weighted=True)``.
     """
 
     name: str
-    kind: str
-    option_sets: tuple
-    weighted: bool
-    bad_options: tuple
-    make: Callable
+    values: Callable
+    shape: str = "input"
+    optional: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """How the tests exercise one loss (any number of array arguments).
+
+    kind: "elementwise" — every generic test of test_matrix.py,
+        test_errors.py, test_determinism.py, test_accuracy.py, test_torch.py
+        and test_fuzz.py applies.
+    args: the array arguments (:class:`Arg`), torch's positional ones first,
+        in torch's order, then the optional keyword ones.
+    option_sets: option dicts (besides ``reduction``) to sweep, chosen so the
+        'grid' data hit each option's kinks. ``heavy`` is the subset the
+        expensive tests (sizes, layouts, threads, ISAs) sweep: the default
+        options and the one that changes the kernel most.
+    bad_options: ``(options, exception, argument name)`` that must raise.
+    reductions: the reductions the loss takes (kl_div adds 'batchmean').
+    warns: torch warns ("Using a target size ...") when ``target``'s shape
+        differs from ``input``'s (the regression losses), so fastloss does.
+    fast_path: plain calls run in C++ (``_core.elementwise``): test_fast_path.
+    value_scale / grad_scales: ``f(arrays as float64 broadcast to the loss's
+        shape, options) -> |terms|`` per element: the magnitude of the terms
+        a value (each gradient) is a difference of, when they can cancel
+        (``exp(x) - t*x``): a float32 result then carries an absolute error
+        of ``rtol * |terms|``, not a relative one. None: no cancellation.
+    tolerance: per-dtype ``(rtol, atol)`` overriding :data:`TOLERANCE`.
+    shape_errors: ``({argument: shape}, argument named)``: shapes that must
+        raise ValueError naming that argument (input is (3, 4)).
+    stable: computed stably where torch overflows (soft margin, pytorch
+        #77529): where torch's result is not finite, compare with the
+        reference instead.
+    """
+
+    name: str
+    args: tuple
+    option_sets: tuple = ({},)
+    heavy: tuple = ({},)
+    bad_options: tuple = ()
+    reductions: tuple = ("none", "mean", "sum")
+    warns: bool = False
+    fast_path: bool = False
+    value_scale: Callable | None = None
+    grad_scales: Callable | None = None
+    tolerance: dict = dataclasses.field(default_factory=dict)
+    shape_errors: tuple = ()
+    stable: bool = False
+    kind: str = "elementwise"
 
     @property
     def spec(self):
         return REGISTRY[self.name]
+
+    @property
+    def weighted(self):
+        """Accepts ``weight=``."""
+        return "weight" in self.spec.options
+
+    @property
+    def optional(self):
+        return tuple(a.name for a in self.args if a.optional)
+
+    @property
+    def primary(self):
+        """The first array argument (``input``; ``input1`` for margin ranking)."""
+        return self.spec.arrays[0]
+
+    @property
+    def grad_names(self):
+        return self.spec.grads
 
     @property
     def forward(self):
@@ -97,6 +162,33 @@ class Case:
     def nn_class(self):
         return getattr(fastloss.nn, self.spec.class_name)
 
+    def make(self, rng, shape, dtype, *, values="normal", target_shape=None, target_dtype=None, weighted=False,
+             shapes=None):
+        """``{argument: array}`` for this loss in torch's order: every array
+        of ``shape`` and ``dtype`` (``target``: ``target_shape`` /
+        ``target_dtype`` when given; ``shapes`` overrides any), values of
+        ``values``' kind that the loss accepts; the optional keyword arrays
+        (weight, pos_weight) when ``weighted`` (True: all of them; or a
+        collection of names)."""
+        shape = tuple(shape)
+        shapes = dict(shapes or {})
+        wanted = set(self.optional) if weighted is True else set(weighted or ())
+        arrays = {}
+        for arg in self.args:
+            if arg.optional and arg.name not in wanted:
+                continue
+            if arg.name in shapes:
+                s = tuple(shapes[arg.name])
+            elif arg.shape == "target" and target_shape is not None:
+                s = tuple(target_shape)
+            elif arg.shape == "last":
+                s = shape[-1:]
+            else:
+                s = shape
+            d = target_dtype if arg.name == "target" and target_dtype is not None else dtype
+            arrays[arg.name] = _cast(arg.values(rng, s, values), d)
+        return arrays
+
     def split(self, arrays):
         """``(positional arrays in torch's order, keyword arrays)``."""
         positional = tuple(arrays[n] for n in self.spec.arrays)
@@ -107,8 +199,12 @@ class Case:
         """Calls ``fn`` with the arrays (positional in torch's order, the rest
         as keywords), expecting torch's size-mismatch warning where it applies."""
         positional, keyword = self.split(arrays)
-        with mismatch_warning(arrays):
+        with mismatch_warning(arrays) if self.warns else contextlib.nullcontext():
             return fn(*positional, **keyword, **options)
+
+    def grads(self, result):
+        """A backward result as a tuple, one entry per differentiable argument."""
+        return result if len(self.grad_names) > 1 else (result,)
 
     def expected(self, arrays, **options):
         """The float64 reference value for ``arrays``."""
@@ -118,6 +214,40 @@ class Case:
     def expected_grad(self, arrays, **options):
         positional, keyword = self.split(arrays)
         return self.reference_backward(*positional, **keyword, **options)
+
+    def expected_grads(self, arrays, **options):
+        return self.grads(self.expected_grad(arrays, **options))
+
+    def loss_shape(self, arrays, **options):
+        """The shape of the unreduced loss (the reference's)."""
+        return np.shape(self.expected(arrays, **{**options, "reduction": "none"}))
+
+    def accepts(self, arrays, **options):
+        """Whether the reference takes these arrays (shapes and values)."""
+        try:
+            with np.errstate(all="ignore"):
+                self.expected(arrays, **options)
+        except ValueError:
+            return False
+        return True
+
+    def expand(self, name, a, full, arrays):
+        """``a`` (argument ``name``) broadcast to the loss's shape ``full``,
+        as the loss broadcasts it (a per-row ``var`` gains its last dimension)."""
+        a = np.asarray(a)
+        if name == "var" and a.shape != np.shape(arrays["input"]) and a.shape == np.shape(arrays["input"])[:-1]:
+            a = a[..., np.newaxis]
+        return np.broadcast_to(a, full)
+
+    def reduce_to(self, name, a, arrays):
+        """A loss-shaped array summed down to argument ``name``'s shape."""
+        shape = np.shape(arrays[name])
+        row = name == "var" and shape != np.shape(arrays["input"]) and shape == np.shape(arrays["input"])[:-1]
+        target = shape + (1,) if row else shape
+        lead = a.ndim - len(target)
+        a = a.sum(axis=tuple(range(lead)))
+        axes = tuple(i for i, n in enumerate(target) if n == 1 and a.shape[i] != 1)
+        return a.sum(axis=axes, keepdims=True).reshape(shape)
 
     def __str__(self):
         return self.name
@@ -155,52 +285,224 @@ def _cast(values, dtype):
         return np.clip(np.round(np.nan_to_num(values)), info.min, info.max).astype(dtype)
     if dtype.kind == "b":
         return values > 0
-    return np.asarray(values).astype(dtype)
+    with np.errstate(over="ignore"):
+        return np.asarray(values).astype(dtype)
 
 
-def make_elementwise(rng, shape, dtype, *, values="normal", target_shape=None, target_dtype=None, weighted=False):
-    """``input`` (shape, dtype), ``target`` (target_shape, target_dtype;
-    default input's) and optionally a positive ``weight`` of input's shape."""
-    target_shape = shape if target_shape is None else target_shape
-    target_dtype = dtype if target_dtype is None else target_dtype
-    arrays = {
-        "input": _cast(sample_values(rng, shape, values), dtype),
-        "target": _cast(sample_values(rng, target_shape, values), target_dtype),
-    }
+def _mixed(normal, grid, specials=()):
+    """Values for one argument: ``normal(rng, shape)``, a ``grid`` (values
+    exact in every dtype) or the grid with a quarter of ``specials``."""
+
+    def values(rng, shape, kind):
+        if kind == "normal":
+            return np.asarray(normal(rng, shape), np.float64)
+        g = rng.choice(np.asarray(grid, np.float64), size=shape)
+        if kind == "grid" or not len(specials):
+            return g
+        return np.where(rng.random(shape) < 0.25, rng.choice(np.asarray(specials, np.float64), size=shape), g)
+
+    return values
+
+
+def _real(rng, shape, kind):
+    return sample_values(rng, shape, kind)
+
+
+def _positive_weight(rng, shape, kind):
+    # Positive weights (sum(w) is a divisor); multiples of 1/8 are exact in
+    # every dtype for grid data.
+    return rng.integers(1, 17, size=shape) / 8.0 if kind != "normal" else rng.uniform(0.1, 2.0, shape)
+
+
+UNIT_GRID = np.arange(9) / 8.0  # 0 and 1 included: BCE's clamp at -100
+SIGNS_GRID = [-1.0, 1.0, -1.0, 1.0, 0.0, 0.5, 2.0, -2.0]  # other targets too: torch's formulas apply to any
+
+_unit = _mixed(lambda r, s: r.uniform(0.02, 0.98, s), UNIT_GRID, [0.0, 1.0])
+_unit_target = _mixed(lambda r, s: r.uniform(0.0, 1.0, s), UNIT_GRID, [0.0, 1.0])
+_logits = _mixed(lambda r, s: r.normal(0.0, 4.0, s), np.arange(-16, 17) / 4.0,
+                 [np.nan, np.inf, -np.inf, 120.0, -120.0, 1e4, -1e4, 0.0, -0.0])
+_signs = _mixed(lambda r, s: np.where(r.random(s) < 0.5, -1.0, 1.0), SIGNS_GRID, [np.nan, 1.0, -1.0])
+_margin_input = _mixed(lambda r, s: r.normal(0.0, 3.0, s), np.arange(-8, 9) / 4.0,
+                       [np.nan, np.inf, -np.inf, 100.0, -100.0, 1e4, -1e4, -0.0])
+_counts = _mixed(lambda r, s: r.poisson(2.0, s), [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0],
+                 [np.nan, np.inf, 0.0, -0.0, 1.0, 100.0])
+_rates = _mixed(lambda r, s: r.uniform(0.05, 3.0, s), np.arange(-8, 13) / 4.0,
+                [np.nan, np.inf, -np.inf, 0.0, -0.0, 30.0, -0.5])
+_variances = _mixed(lambda r, s: r.uniform(0.1, 2.0, s), [0.0, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0],
+                    [np.nan, np.inf, 0.0, -0.0, 1e-9, 1e-6])
+_log_probs = _mixed(lambda r, s: np.log(r.uniform(0.01, 1.0, s)), np.arange(-12, 1) / 4.0,
+                    [np.nan, -np.inf, np.inf, 0.0, -0.0])
+_probs = _mixed(lambda r, s: r.uniform(0.0, 1.0, s), UNIT_GRID, [np.nan, np.inf, 0.0, -0.0, 1.0])
+
+
+# Term magnitudes where a float32 result is a difference of larger terms.
+def _bce_logits_value(a, o):
+    x, t = a["input"], a["target"]
+    lw = 1.0 + (a["pos_weight"] - 1.0) * t if "pos_weight" in a else 1.0
+    w = np.abs(a["weight"]) if "weight" in a else 1.0
+    return w * (np.abs((1 - t) * x) + np.abs(lw) * (np.abs(np.minimum(x, 0)) + np.log1p(np.exp(-np.abs(x)))))
+
+
+def _bce_logits_grad(a, o):
+    t = a["target"]
+    pt = a["pos_weight"] * t if "pos_weight" in a else t
+    w = np.abs(a["weight"]) if "weight" in a else 1.0
+    return (w * (np.abs(pt + 1 - t) + np.abs(pt)),)
+
+
+def _poisson_value(a, o):
+    x, t = a["input"], a["target"]
+    if o.get("log_input", True):
+        s = np.exp(x) + np.abs(t * x)
+    else:
+        s = np.abs(x) + np.abs(t * np.log(np.abs(x + o.get("eps", 1e-8))))
+    if o.get("full", False):
+        s = s + np.abs(t * np.log(np.abs(t))) + np.abs(t) + np.abs(0.5 * np.log(np.abs(2 * np.pi * t)))
+    return s
+
+
+def _poisson_grad(a, o):
+    x, t = a["input"], a["target"]
+    if o.get("log_input", True):
+        return (np.exp(x) + np.abs(t),)
+    return (1.0 + np.abs(t / (x + o.get("eps", 1e-8))),)
+
+
+def _gaussian_value(a, o):
+    v = np.maximum(a["var"], o.get("eps", 1e-6))
+    return 0.5 * (np.abs(np.log(v)) + (a["input"] - a["target"]) ** 2 / v) + 1.0
+
+
+def _gaussian_grad(a, o):
+    v = np.maximum(a["var"], o.get("eps", 1e-6))
+    return (np.zeros_like(v), 0.5 * (1 / v + (a["input"] - a["target"]) ** 2 / v**2))
+
+
+def _kl_value(a, o):
+    x, t = a["input"], a["target"]
+    if o.get("log_target", False):
+        return np.exp(t) * (np.abs(t) + np.abs(x))
+    return np.abs(np.where(t == 0, 0.0, t * np.log(np.abs(t)))) + np.abs(t * x)
+
+
+def _hinge_value(a, o):
+    return abs(o.get("margin", 1.0)) + 2 * np.abs(a["input"])
+
+
+def _ranking_value(a, o):
+    return np.abs(a["target"]) * (np.abs(a["input1"]) + np.abs(a["input2"])) + abs(o.get("margin", 0.0))
+
+
+def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=True):
+    args = (Arg("input", _real), Arg("target", _real, "target"))
     if weighted:
-        # Positive weights (sum(w) is a divisor); multiples of 1/8 are exact in
-        # every dtype for grid data.
-        w = rng.integers(1, 17, size=shape) / 8.0 if values != "normal" else rng.uniform(0.1, 2.0, shape)
-        arrays["weight"] = _cast(w, dtype)
-    return arrays
+        args += (Arg("weight", _positive_weight, optional=True),)
+    # torch: 'Weights and input must have the same size.' — broadcastable is not enough.
+    # ... nor is the loss's shape when target broadcasts input to it.
+    shape_errors = tuple(({"weight": s}, "weight") for s in ((4, 3), (12,), (1, 4), (3, 1), (), (2, 3, 4), (3, 4, 1))
+                         ) + (({"input": (4,), "target": (3, 4), "weight": (3, 4)}, "weight"),) if weighted else ()
+    return Case(name, args, option_sets, heavy, bad_options, warns=True, fast_path=True, shape_errors=shape_errors)
 
+
+_REAL_BAD = lambda n: (({n: "1"}, TypeError, n), ({n: None}, TypeError, n), ({n: 1j}, TypeError, n))  # noqa: E731
+_BOOL_BAD = lambda n: (({n: 1}, TypeError, n), ({n: None}, TypeError, n), ({n: "True"}, TypeError, n))  # noqa: E731
 
 # ------------------------------------------------------------------- table
 
 CASES = {
     c.name: c
     for c in (
-        Case("l1_loss", "elementwise", ({},), True, (), make_elementwise),
-        Case("mse_loss", "elementwise", ({},), True, (), make_elementwise),
-        Case(
+        _regression("l1_loss"),
+        _regression("mse_loss"),
+        _regression(
             "smooth_l1_loss",
-            "elementwise",
             ({}, {"beta": 0.0}, {"beta": 0.5}, {"beta": 2.0}),
-            False,
+            ({}, {"beta": 0.0}),
             (({"beta": -1.0}, ValueError, "beta"), ({"beta": -1e-300}, ValueError, "beta"),
              ({"beta": "1"}, TypeError, "beta"), ({"beta": None}, TypeError, "beta"),
              ({"beta": 1j}, TypeError, "beta")),
-            make_elementwise,
+            weighted=False,
         ),
-        Case(
+        _regression(
             "huber_loss",
-            "elementwise",
             ({}, {"delta": 0.5}, {"delta": 2.0}),
-            True,
+            ({}, {"delta": 0.5}),
             (({"delta": 0.0}, ValueError, "delta"), ({"delta": -1.0}, ValueError, "delta"),
              ({"delta": float("nan")}, ValueError, "delta"), ({"delta": "1"}, TypeError, "delta"),
              ({"delta": None}, TypeError, "delta")),
-            make_elementwise,
+        ),
+        Case(
+            "binary_cross_entropy",
+            (Arg("input", _unit), Arg("target", _unit_target, "target"),
+             Arg("weight", _positive_weight, optional=True)),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (1, 4)}, "target"),
+                          ({"weight": (3,)}, "weight"), ({"weight": (2, 3, 4)}, "weight"),
+                          ({"weight": (1, 3, 4)}, "weight")),
+        ),
+        Case(
+            "binary_cross_entropy_with_logits",
+            (Arg("input", _logits), Arg("target", _unit_target, "target"),
+             Arg("weight", _positive_weight, optional=True), Arg("pos_weight", _positive_weight, "last", True)),
+            value_scale=_bce_logits_value, grad_scales=_bce_logits_grad,
+            shape_errors=(({"target": (4,)}, "target"), ({"pos_weight": (3,)}, "pos_weight"),
+                          ({"pos_weight": (1, 3, 4)}, "pos_weight"), ({"pos_weight": (0,)}, "pos_weight"),
+                          ({"weight": (4, 3)}, "weight")),
+        ),
+        Case(
+            "soft_margin_loss",
+            (Arg("input", _margin_input), Arg("target", _signs, "target")),
+            shape_errors=(({"target": (2, 3, 4)}, "target"), ({"target": (3, 3)}, "target")),
+            stable=True,
+        ),
+        Case(
+            "poisson_nll_loss",
+            (Arg("input", _rates), Arg("target", _counts, "target")),
+            # (eps off the grid: x + eps == 0 exactly is test_torch_losses.py's)
+            tuple({"log_input": li, "full": fu, **e} for li in (True, False) for fu in (False, True)
+                  for e in ({}, {"eps": 0.3})),
+            ({}, {"log_input": False, "full": True}),
+            (*_BOOL_BAD("log_input"), *_BOOL_BAD("full"), *_REAL_BAD("eps")),
+            value_scale=_poisson_value, grad_scales=_poisson_grad,
+            shape_errors=(({"target": (5,)}, "target"),),
+        ),
+        Case(
+            "gaussian_nll_loss",
+            (Arg("input", _real), Arg("target", _real, "target"), Arg("var", _variances)),
+            ({}, {"full": True}, {"eps": 0.25}, {"full": True, "eps": 0.5}),
+            ({}, {"full": True, "eps": 0.5}),
+            (*_BOOL_BAD("full"), *_REAL_BAD("eps")),
+            value_scale=_gaussian_value, grad_scales=_gaussian_grad,
+            shape_errors=(({"var": (4,)}, "var"), ({"var": (1, 1)}, "var"), ({"var": ()}, "var"),
+                          ({"var": (3, 4, 1)}, "var"), ({"target": (5,)}, "target")),
+        ),
+        Case(
+            "kl_div",
+            (Arg("input", _log_probs), Arg("target", _probs, "target")),
+            ({}, {"log_target": True}),
+            ({}, {"log_target": True}),
+            _BOOL_BAD("log_target"),
+            reductions=("none", "mean", "sum", "batchmean"),
+            value_scale=_kl_value,
+            shape_errors=(({"target": (5,)}, "target"),),
+        ),
+        Case(
+            "hinge_embedding_loss",
+            (Arg("input", _margin_input), Arg("target", _signs, "target")),
+            ({}, {"margin": 0.0}, {"margin": -0.5}, {"margin": 2.0}),
+            ({}, {"margin": -0.5}),
+            _REAL_BAD("margin"),
+            value_scale=_hinge_value,
+            shape_errors=(({"target": (5,)}, "target"),),
+        ),
+        Case(
+            "margin_ranking_loss",
+            (Arg("input1", _margin_input), Arg("input2", _margin_input), Arg("target", _signs, "target")),
+            ({}, {"margin": 0.5}, {"margin": -0.25}),
+            ({}, {"margin": 0.5}),
+            _REAL_BAD("margin"),
+            value_scale=_ranking_value,
+            shape_errors=(({"target": (4,)}, "target"), ({"input2": (4,)}, "input2"),
+                          ({"input2": (5, 4)}, "input2")),
         ),
     )
 }
@@ -209,12 +511,13 @@ KNOWN_KINDS = {"elementwise"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
 
 
-def case_options(cases):
-    """``[(case, options)]`` for pytest.mark.parametrize, with readable ids."""
+def case_options(cases, heavy=False):
+    """``[(case, options)]`` for pytest.mark.parametrize, with readable ids;
+    ``heavy``: only each case's ``heavy`` subset (expensive tests)."""
     return [
         pytest.param(c, o, id=c.name + ("" if not o else "-" + ",".join(f"{k}={v}" for k, v in o.items())))
         for c in cases
-        for o in c.option_sets
+        for o in (c.heavy if heavy else c.option_sets)
     ]
 
 
@@ -347,33 +650,94 @@ def assert_identical(a, b, what=""):
                              f"{a[first]!r} vs {b[first]!r})")
 
 
-def elementwise_abs_grad(case, arrays, reduction, options, grad_output=None):
-    """Sum over the broadcast dimensions of |per-element gradient| (float64
-    reference): the scale of the rounding error of a gradient that is summed
-    because ``input`` was broadcast (float32 terms may cancel)."""
-    x = np.asarray(arrays["input"])
-    shape = np.broadcast_shapes(x.shape, np.shape(arrays["target"]))
-    loss_shape = shape if reduction == "none" else ()
+def _reduction_factor(case, arrays, reduction, options, full):
+    """d value / d sum(l) of a reduction: 1 ('sum', 'none'), 1 / count
+    ('mean'; 1 / sum(w) for a weighted L1/MSE), 1 / batch ('batchmean')."""
+    if reduction in ("none", "sum"):
+        return 1.0
+    with np.errstate(all="ignore"):
+        ratio = float(case.expected(arrays, reduction=reduction, **options)
+                      / case.expected(arrays, reduction="sum", **options))
+    if np.isfinite(ratio) and ratio != 0:
+        return abs(ratio)
+    if reduction == "batchmean":
+        shape = np.shape(arrays[case.primary])
+        return 1.0 / shape[0] if shape and shape[0] else 1.0
+    return 1.0 / max(1, math.prod(full))
+
+
+def _full(case, arrays, options):
+    """The arrays as float64, broadcast to the loss's shape."""
+    full = case.loss_shape(arrays, **options)
+    return full, {k: case.expand(k, as_float64(v), full, arrays) for k, v in arrays.items()}
+
+
+def value_abs_scale(case, arrays, reduction, options):
+    """The magnitude of the terms the value is a difference of (see
+    ``Case.value_scale``), reduced as the loss is; None when they cannot cancel."""
+    if case.value_scale is None:
+        return None
+    full, wide = _full(case, arrays, options)
+    with np.errstate(all="ignore"):
+        s = np.abs(case.value_scale(wide, options))
+    s = np.broadcast_to(s, full)
+    if reduction == "none":
+        return s
+    with np.errstate(over="ignore"):  # a sum beyond float64: no bound (assert_close ignores inf scales)
+        total = np.sum(np.where(np.isfinite(s), s, 0.0))
+    return total * _reduction_factor(case, arrays, reduction, options, full)
+
+
+def grad_abs_scales(case, arrays, reduction, options, grad_output=None):
+    """For each gradient (``case.grad_names``): the magnitude of the terms it
+    is a sum of — the per-element gradients summed over the dimensions its
+    argument was broadcast along (float32 terms may cancel), and the
+    ``Case.grad_scales`` of each element — in the argument's shape, or None
+    when neither applies."""
+    full, wide = _full(case, arrays, options)
+    broadcast = [np.shape(arrays[n]) != tuple(full) for n in case.grad_names]
+    if case.grad_scales is None and not any(broadcast):
+        return (None,) * len(case.grad_names)
+    loss_shape = full if reduction == "none" else ()
     g = np.ones(loss_shape) if grad_output is None else np.abs(as_float64(grad_output))
-    full = dict(arrays)
-    full["input"] = np.broadcast_to(as_float64(x), shape)
-    if "weight" in full:
-        full["weight"] = np.broadcast_to(as_float64(full["weight"]), shape)
-    positional, keyword = case.split(full)
-    scale = 1.0
-    if reduction == "mean":
-        # d mean / d sum, as the loss defines its mean (e.g. 1 / sum(w)).
-        o_pos, o_kw = case.split(arrays)
+    g = np.broadcast_to(g, full)
+    factor = _reduction_factor(case, arrays, reduction, options, full)
+    positional, keyword = case.split(wide)
+    with np.errstate(all="ignore"):
+        per_element = case.grads(case.reference_backward(*positional, reduction="none", grad_output=g, **keyword,
+                                                         **options))
+        extra = case.grad_scales(wide, options) if case.grad_scales is not None else (0.0,) * len(per_element)
+    scales = []
+    for name, pe, ex in zip(case.grad_names, per_element, extra):
         with np.errstate(all="ignore"):
-            scale = float(case.reference(*o_pos, reduction="mean", **o_kw, **options)
-                          / case.reference(*o_pos, reduction="sum", **o_kw, **options))
-        if not np.isfinite(scale) or scale == 0:
-            scale = 1.0
-        g = np.broadcast_to(g, shape)
-    full_grad = case.reference_backward(*positional, reduction="none", grad_output=np.broadcast_to(g, shape),
-                                        **keyword, **options)
-    a = np.abs(full_grad) * abs(scale)
-    lead = a.ndim - x.ndim
-    a = a.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, n in enumerate(x.shape) if n == 1 and a.shape[i] != 1)
-    return a.sum(axis=axes, keepdims=True).reshape(x.shape)
+            a = (np.abs(pe) + np.abs(ex) * g) * factor
+        a = np.where(np.isfinite(a), a, 0.0)
+        scales.append(case.reduce_to(name, np.broadcast_to(a, full), arrays))
+    return tuple(scales)
+
+
+def check_value(case, value, arrays, dtype, reduction, options, *, expected=None, tolerance=TOLERANCE, what=""):
+    """The loss ``value`` against the reference (or ``expected``)."""
+    if expected is None:
+        expected = case.expected(arrays, reduction=reduction, **options)
+    tolerance = {**tolerance, **case.tolerance} if tolerance is TOLERANCE else tolerance
+    assert_close(value, expected, dtype, reduced=reduction != "none", tolerance=tolerance,
+                 abs_scale=value_abs_scale(case, arrays, reduction, options), what=what or case.name)
+
+
+def check_grads(case, grads, arrays, reduction, options, *, grad_output=None, expected=None, tolerance=TOLERANCE,
+                what=""):
+    """A backward result (one array or a tuple) against the reference (or
+    ``expected``, a tuple): shape and dtype of each differentiable argument."""
+    grads = case.grads(grads)
+    if expected is None:
+        expected = case.expected_grads(arrays, reduction=reduction, grad_output=grad_output, **options)
+    scales = grad_abs_scales(case, arrays, reduction, options, grad_output)
+    tolerance = {**tolerance, **case.tolerance} if tolerance is TOLERANCE else tolerance
+    assert len(grads) == len(case.grad_names), what
+    for name, g, e, s in zip(case.grad_names, grads, expected, scales):
+        a = np.asarray(arrays[name])
+        assert isinstance(g, np.ndarray), f"{what} grad {name}: {type(g)}"
+        dtype = a.dtype if (a.dtype.kind == "f" or a.dtype == BFLOAT16) else result_dtype(a.dtype)
+        assert g.shape == a.shape and g.dtype == dtype, f"{what} grad {name}: {g.shape}/{g.dtype} vs {a.shape}/{dtype}"
+        assert_close(g, e, dtype, abs_scale=s, tolerance=tolerance, what=f"{what or case.name} grad {name}")

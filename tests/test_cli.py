@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ from fastloss import bench
 from fastloss._api import REGISTRY
 from fastloss.bench import peers, progress, report
 from fastloss.bench import OPS
+
+from cases import CASES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--quick", "--size", "4096", "--repeat", "1"]
@@ -176,11 +179,26 @@ def test_registry_jax_expressions_equal_the_reference(name, reduction, weighted)
 
 
 def test_registry_torch_expressions_equal_torch_functional():
+    """The bench's torch peer of every loss computes torch.nn.functional's
+    loss, for every option set and reduction, with the optional arrays too,
+    and without a warning (kl_div's peer silences torch's 'mean' warning,
+    which would flood the bench; torch's own call may warn)."""
     torch = pytest.importorskip("torch")
     for spec in REGISTRY.values():
-        x, y = (torch.from_numpy(a) for a in spec.sample(np.random.default_rng(1), 64, np.dtype(np.float64))[0])
-        want = getattr(torch.nn.functional, spec.name)(x, y)
-        assert torch.equal(spec.torch(torch, x, y), want)
+        case = CASES[spec.name]
+        arrays = case.make(np.random.default_rng(1), (8, 9), np.dtype(np.float64), weighted=True)
+        positional, keyword = case.split(arrays)
+        tensors = [torch.from_numpy(a) for a in positional]
+        kw = {k: torch.from_numpy(v) for k, v in keyword.items()}
+        for options in case.option_sets:
+            for reduction in case.reductions:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = getattr(torch.nn.functional, spec.name)(*tensors, reduction=reduction, **kw, **options)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    got = spec.torch(torch, *tensors, reduction=reduction, **kw, **options)
+                assert torch.equal(got, want), (spec.name, options, reduction)
 
 
 # -------------------------------------------------------------------- bench

@@ -22,8 +22,13 @@ from cases import (
 F32 = np.dtype(np.float32)
 
 
-def _arrays(case, shape=(3, 4), dtype=F32, weighted=False):
-    return case.make(np.random.default_rng(0), shape, dtype, weighted=weighted)
+def _arrays(case, shape=(3, 4), dtype=F32, weighted=False, **kw):
+    return case.make(np.random.default_rng(0), shape, dtype, weighted=weighted, **kw)
+
+
+def _args(case, a, **replace):
+    """The positional arrays of ``case`` from ``a``, some replaced."""
+    return [replace.get(n, a[n]) if n in replace else a[n] for n in case.spec.arrays]
 
 
 def _all_modes(case):
@@ -33,7 +38,7 @@ def _all_modes(case):
 
 
 ALL_FUNCTIONS = [p for c in ELEMENTWISE for p in _all_modes(c)]
-GRAD_FUNCTIONS = [p for p in ALL_FUNCTIONS if not p.id.endswith("loss")]
+GRAD_FUNCTIONS = [p for p in ALL_FUNCTIONS if not p.id.endswith(("loss", "div", "entropy", "logits"))]
 
 
 def _raises(exc, match, fn, *args, arrays=None, **kwargs):
@@ -57,8 +62,10 @@ def _raises(exc, match, fn, *args, arrays=None, **kwargs):
 @pytest.mark.parametrize("bad", ["bogus", "MEAN", "", "batchmean", None, 1, True, b"mean", ("mean",)],
                          ids=repr)
 def test_bad_reduction(case, fn, bad):
+    if bad in case.reductions:
+        return  # ('batchmean' is kl_div's)
     a = _arrays(case)
-    _raises(ValueError, "reduction", fn, a["input"], a["target"], reduction=bad)
+    _raises(ValueError, "reduction", fn, *_args(case, a), reduction=bad)
 
 
 # ---------------------------------------------------------------- dtypes
@@ -81,11 +88,17 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("case, fn", ALL_FUNCTIONS)
+def _differentiable(cases):
+    """``(case, fn, argument)`` for every differentiable array argument."""
+    return [pytest.param(*p.values, n, id=f"{p.id}-{n}") for p in ALL_FUNCTIONS for n in p.values[0].grad_names]
+
+
+@pytest.mark.parametrize("case, fn, name", _differentiable(ELEMENTWISE))
 @pytest.mark.parametrize("bad", list(BAD_INPUTS), ids=str)
-def test_bad_input_dtype(case, fn, bad):
+def test_bad_input_dtype(case, fn, name, bad):
+    """Differentiable arrays must be floating (as torch's autograd)."""
     a = _arrays(case)
-    _raises(TypeError, "input", fn, BAD_INPUTS[bad], a["target"], arrays=a)
+    _raises(TypeError, name, fn, *_args(case, a, **{name: BAD_INPUTS[bad]}), arrays=a)
 
 
 BAD_TARGETS = {k: BAD_INPUTS[k] for k in ("complex64", "complex128", "object", "str", "datetime", "none")}
@@ -95,7 +108,7 @@ BAD_TARGETS = {k: BAD_INPUTS[k] for k in ("complex64", "complex128", "object", "
 @pytest.mark.parametrize("bad", list(BAD_TARGETS), ids=str)
 def test_bad_target_dtype(case, fn, bad):
     a = _arrays(case)
-    _raises(TypeError, "target", fn, a["input"], BAD_TARGETS[bad], arrays=a)
+    _raises(TypeError, "target", fn, *_args(case, a, target=BAD_TARGETS[bad]), arrays=a)
 
 
 # ---------------------------------------------------------------- shapes
@@ -105,37 +118,31 @@ def test_bad_target_dtype(case, fn, bad):
 @pytest.mark.parametrize("in_shape, tg_shape", [((3, 4), (5,)), ((3, 4), (4, 3)), ((2, 3), (3, 3, 2)), ((0,), (2,))],
                          ids=str)
 def test_shapes_not_broadcastable(case, fn, in_shape, tg_shape):
-    x = np.zeros(in_shape, F32)
-    t = np.zeros(tg_shape, F32)
-    _raises(ValueError, "target", fn, x, t)
+    a = _arrays(case, in_shape, target_shape=tg_shape)
+    _raises(ValueError, "target", fn, *_args(case, a))
 
 
-WEIGHTED = [p for p in ALL_FUNCTIONS if p.values[0].weighted]
+@pytest.mark.parametrize("case, fn, shapes, name",
+                         [pytest.param(*p.values, s, n, id=f"{p.id}-{n}{tuple(s.values())}".replace(" ", ""))
+                          for p in ALL_FUNCTIONS for s, n in p.values[0].shape_errors])
+def test_shape_errors(case, fn, shapes, name):
+    """The shapes the loss refuses (Case.shape_errors; input (3, 4) unless
+    given): torch's rules, e.g. L1's 'Weights and input must have the same
+    size.' (broadcastable is not enough, nor the loss's shape), BCE's target
+    of input's shape, pos_weight broadcasting into input, gaussian var's
+    three forms, ranking's equal number of dimensions."""
+    a = _arrays(case, shapes.get(case.primary, (3, 4)), weighted=[n for n in case.optional if n in shapes],
+                shapes=shapes)
+    positional, keyword = case.split(a)
+    _raises(ValueError, name, fn, *positional, arrays=a, **keyword)
 
 
-@pytest.mark.parametrize("case, fn", WEIGHTED)
-@pytest.mark.parametrize("w_shape", [(4, 3), (12,), (1, 4), (3, 1), (), (2, 3, 4), (3, 4, 1)], ids=str)
-def test_weight_must_have_input_shape(case, fn, w_shape):
-    """torch: 'Weights and input must have the same size.' — broadcastable
-    is not enough."""
-    a = _arrays(case)
-    _raises(ValueError, "weight", fn, a["input"], a["target"], weight=np.ones(w_shape, F32), arrays=a)
-
-
-@pytest.mark.parametrize("case, fn", WEIGHTED)
-def test_weight_of_broadcast_shape_is_rejected(case, fn):
-    """With target broadcasting input to a larger shape, weight must still
-    have input's shape, not the loss's."""
-    x = np.zeros((4,), F32)
-    t = np.zeros((3, 4), F32)
-    _raises(ValueError, "weight", fn, x, t, weight=np.ones((3, 4), F32))
-
-
-@pytest.mark.parametrize("case, fn", WEIGHTED)
+@pytest.mark.parametrize("case, fn, name", [pytest.param(*p.values, n, id=f"{p.id}-{n}") for p in ALL_FUNCTIONS
+                                            for n in p.values[0].optional])
 @pytest.mark.parametrize("bad", ["complex64", "object", "str"])
-def test_bad_weight_dtype(case, fn, bad):
+def test_bad_weight_dtype(case, fn, name, bad):
     a = _arrays(case)
-    _raises(TypeError, "weight", fn, a["input"], a["target"], weight=BAD_INPUTS[bad], arrays=a)
+    _raises(TypeError, name, fn, *_args(case, a), **{name: BAD_INPUTS[bad]}, arrays=a)
 
 
 # --------------------------------------------------------------- options
@@ -148,9 +155,9 @@ def test_bad_weight_dtype(case, fn, bad):
 def test_bad_options(case, options, exc, name):
     a = _arrays(case)
     for fn in (case.forward, case.backward, case.value_and_grad):
-        _raises(exc, name, fn, a["input"], a["target"], arrays=a, **options)
+        _raises(exc, name, fn, *_args(case, a), arrays=a, **options)
     with pytest.raises(exc, match=name):
-        case.nn_class(**options)(a["input"], a["target"])
+        case.nn_class(**options)(*_args(case, a))
 
 
 @pytest.mark.parametrize("case, fn", ALL_FUNCTIONS)
@@ -158,34 +165,35 @@ def test_bad_options(case, options, exc, name):
 @pytest.mark.parametrize("value", [True, False, None])
 def test_deprecated_arguments(case, fn, deprecated, value):
     a = _arrays(case)
-    _raises(TypeError, deprecated, fn, a["input"], a["target"], arrays=a, **{deprecated: value})
+    _raises(TypeError, deprecated, fn, *_args(case, a), arrays=a, **{deprecated: value})
 
 
 @pytest.mark.parametrize("case, fn", ALL_FUNCTIONS)
 def test_unknown_keyword(case, fn):
     a = _arrays(case)
-    _raises(TypeError, "bogus", fn, a["input"], a["target"], bogus=1, arrays=a)
-    _raises(TypeError, "Input", fn, a["input"], a["target"], Input=a["input"], arrays=a)
+    _raises(TypeError, "bogus", fn, *_args(case, a), bogus=1, arrays=a)
+    _raises(TypeError, "Input", fn, *_args(case, a), Input=a[case.primary], arrays=a)
 
 
 @pytest.mark.parametrize("case", case_params(ELEMENTWISE))
 def test_forward_takes_no_gradient_arguments(case):
     a = _arrays(case)
-    _raises(TypeError, "grad_output", case.forward, a["input"], a["target"], grad_output=1.0, arrays=a)
-    _raises(TypeError, "out", case.forward, a["input"], a["target"], out=np.empty((3, 4), F32), arrays=a)
+    _raises(TypeError, "grad_output", case.forward, *_args(case, a), grad_output=1.0, arrays=a)
+    _raises(TypeError, "out", case.forward, *_args(case, a), out=np.empty((3, 4), F32), arrays=a)
 
 
 @pytest.mark.parametrize("case, fn", ALL_FUNCTIONS)
 def test_too_many_positional_arguments(case, fn):
     a = _arrays(case)
-    args = [a["input"], a["target"]] + [case.spec.options[n] for n in case.spec.options] + [1.0]
+    args = _args(case, a) + [case.spec.options[n] for n in case.spec.options] + [1.0]
     _raises(TypeError, "", fn, *args, arrays=a)
 
 
 @pytest.mark.parametrize("case, fn", ALL_FUNCTIONS)
-def test_missing_target(case, fn):
+def test_missing_array(case, fn):
+    """Leaving out the last array argument names it."""
     a = _arrays(case)
-    _raises(TypeError, "target", fn, a["input"], arrays=a)
+    _raises(TypeError, case.spec.arrays[-1], fn, *_args(case, a)[:-1], arrays=a)
 
 
 # ------------------------------------------------------------ grad_output
@@ -201,7 +209,7 @@ def test_missing_target(case, fn):
 def test_grad_output_not_broadcastable(case, fn, reduction, go_shape):
     """grad_output must broadcast to the loss's shape (which is () when reduced)."""
     a = _arrays(case)
-    _raises(ValueError, "grad_output", fn, a["input"], a["target"], reduction=reduction,
+    _raises(ValueError, "grad_output", fn, *_args(case, a), reduction=reduction,
             grad_output=np.ones(go_shape, F32), arrays=a)
 
 
@@ -209,7 +217,7 @@ def test_grad_output_not_broadcastable(case, fn, reduction, go_shape):
 @pytest.mark.parametrize("bad", [1j, np.array(1j), "1", np.array(["a"]), object()], ids=repr)
 def test_grad_output_bad_type(case, fn, bad):
     a = _arrays(case)
-    _raises(TypeError, "grad_output", fn, a["input"], a["target"], grad_output=bad, arrays=a)
+    _raises(TypeError, "grad_output", fn, *_args(case, a), grad_output=bad, arrays=a)
 
 
 # ------------------------------------------------------------------ out=
@@ -226,13 +234,13 @@ def _out_cases():
          lambda a: np.lib.stride_tricks.as_strided(np.zeros(4, F32), (3, 4), (0, 4), writeable=True)),
         ("elements overlap (rows overlap)",
          lambda a: np.lib.stride_tricks.as_strided(np.zeros(8, F32), (3, 4), (4, 4), writeable=True)),
-        ("is input", lambda a: a["input"]),
-        ("view of input", lambda a: a["input"][::-1]),
-        ("is target", lambda a: a["target"][0]),
+        ("is input", lambda a: a["primary"]),
+        ("view of input", lambda a: a["primary"][::-1]),
+        ("is target", lambda a: a["target"][0] if a["target"].ndim == 3 else a["target"]),
         ("overlaps weight", lambda a: a["weight"]),
         ("overlaps grad_output", lambda a: a["grad_output"][0]),
         ("list", lambda a: [[0.0] * 4] * 3),
-        ("tuple of two", lambda a: (np.zeros((3, 4), F32), np.zeros((3, 4), F32))),
+        ("tuple of the wrong length", lambda a: None),
         ("scalar", lambda a: 0.0),
     ]
 
@@ -248,24 +256,36 @@ def _readonly(arr):
      for p in GRAD_FUNCTIONS for what, make in _out_cases() if what != "overlaps weight" or p.values[0].weighted],
 )
 def test_bad_out(case, fn, what, make_out):
-    x = np.random.default_rng(0).standard_normal((3, 4)).astype(F32)
-    a = {
-        "input": x,
-        "target": np.random.default_rng(1).standard_normal((2, 3, 4)).astype(F32),
-        "grad_output": np.ones((2, 3, 4), F32),
-    }
-    if what == "is target":
-        a["target"] = a["target"][0]  # same shape as input: no broadcasting
+    """Each bad ``out`` (for a loss with several gradients: in the first
+    slot of the tuple, the others valid) raises ValueError naming ``out``
+    and writes nothing."""
+    a = _arrays(case, (3, 4), target_shape=(2, 3, 4))
+    if not case.accepts(a) or what == "is target":
+        a = _arrays(case, (3, 4))  # same shape as input: no broadcasting
     kwargs = {}
     if case.weighted:
         a["weight"] = np.ones((3, 4), F32)
         kwargs["weight"] = a["weight"]
-    out = make_out(a)
-    out_before = np.array(out, copy=True) if isinstance(out, np.ndarray) else None
-    _raises(ValueError, "out", fn, a["input"], a["target"], reduction="none", grad_output=a["grad_output"]
-            if a["target"].shape != (3, 4) else None, out=out, arrays=a, **kwargs)
-    if out_before is not None:
-        assert np.array_equal(out, out_before, equal_nan=True), "out was written despite the error"
+    loss_shape = case.loss_shape(a)
+    a["grad_output"] = np.ones(loss_shape, F32)
+    a["primary"] = a[case.primary]
+    n = len(case.grad_names)
+    if what == "tuple of the wrong length":
+        out = tuple(np.zeros((3, 4), F32) for _ in range(n + 1))
+    else:
+        bad = make_out(a)
+        out = bad if n == 1 else (bad,) + tuple(np.zeros((3, 4), F32) for _ in range(n - 1))
+    if what == "loss shape, not input's" and loss_shape == (3, 4):
+        return  # (this loss does not broadcast input: 'wrong shape' covers it)
+    outs = out if isinstance(out, tuple) else (out,)
+    before = [np.array(o, copy=True) if isinstance(o, np.ndarray) else None for o in outs]
+    positional = _args(case, a)
+    _raises(ValueError, "out", fn, *positional, reduction="none",
+            grad_output=a["grad_output"] if loss_shape != (3, 4) else None, out=out,
+            arrays={k: v for k, v in a.items() if k != "primary"}, **kwargs)
+    for o, b in zip(outs, before):
+        if b is not None:
+            assert np.array_equal(o, b, equal_nan=True), "out was written despite the error"
 
 
 # --------------------------------------------------------------- threads

@@ -19,7 +19,7 @@ import pytest
 import fastloss
 import fastloss.functional
 import fastloss.nn
-from cases import BFLOAT16, CASES, ELEMENTWISE, assert_close, assert_identical, case_params
+from cases import BFLOAT16, CASES, ELEMENTWISE, assert_identical, case_params, check_value
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 MODES = ("forward", "backward", "value_and_grad")
@@ -56,55 +56,72 @@ WEAK_TARGETS = {
 }
 
 
+def _accepts(case, arrays):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return case.accepts(arrays)
+
+
 @pytest.mark.parametrize("case", case_params(ELEMENTWISE))
 @pytest.mark.parametrize("dtype", [F16, BFLOAT16, F32, F64], ids=lambda d: d.name)
 @pytest.mark.parametrize("weak", list(WEAK_TARGETS))
 def test_python_scalars_and_lists_take_the_input_dtype(case, dtype, weak, reduction):
+    """A Python scalar or list target (where the loss takes it: BCE's must
+    have input's shape and lie in [0, 1]) takes the arrays' dtype."""
     shape = (4, 5)
-    x = np.linspace(-2, 2, 20).reshape(shape).astype(dtype)
-    target = WEAK_TARGETS[weak](shape)
-    arrays = {"input": x, "target": target}
-    if case.weighted:
-        arrays["weight"] = np.linspace(0.5, 1.5, 20).reshape(shape).tolist()  # weak too
+    arrays = case.make(np.random.default_rng(0), shape, dtype)
+    arrays["target"] = WEAK_TARGETS[weak](shape)
+    if not _accepts(case, arrays):
+        return
+    for name in case.optional:  # weak too
+        arrays[name] = np.linspace(0.5, 1.5, 20).reshape(shape).tolist()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # scalar targets broadcast
         warnings.filterwarnings("ignore", "overflow", RuntimeWarning)  # the float64 reference, cast below
         value = case.call(case.forward, arrays, reduction=reduction)
-        grad = case.call(case.backward, arrays, reduction=reduction)
+        grads = case.grads(case.call(case.backward, arrays, reduction=reduction))
         fused = case.call(case.value_and_grad, arrays, reduction=reduction)
         expected = case.expected(arrays, reduction=reduction)
-    assert value.dtype == dtype and grad.dtype == dtype
-    assert fused[0].dtype == dtype and fused[1].dtype == dtype
+    assert value.dtype == dtype and all(g.dtype == dtype for g in grads)
+    assert fused[0].dtype == dtype and all(g.dtype == dtype for g in case.grads(fused[1]))
     if weak != "huge float":
-        assert_close(value, expected, dtype, reduced=reduction != "none")
+        check_value(case, value, arrays, dtype, reduction, {})
 
 
 @pytest.mark.parametrize("case", case_params(ELEMENTWISE))
 def test_values_with_a_dtype_promote_as_numpy(case):
     """NumPy scalars and arrays keep NumPy 2 promotion (float64 wins)."""
-    x32 = np.linspace(-1, 1, 6).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # 0-d targets broadcast
-        for target in (np.float64(0.25), np.asarray(0.25), np.zeros(6)):
-            assert case.forward(x32, target).dtype == np.result_type(x32, target) == F64
-        assert case.forward(x32, np.float32(0.25)).dtype == F32
-        assert case.forward(x32.astype(np.float16), np.float32(0.25)).dtype == F32
-        assert case.forward([0.5, 1.0], 0.25).dtype == F64
+    base = case.make(np.random.default_rng(0), (6,), F32)
+    x32, t32 = base[case.primary], base["target"]
+
+    def forward(target, **kw):
+        arrays = dict(base, target=target, **kw)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Using a target size", UserWarning)  # 0-d targets broadcast
+            return case.call(case.forward, arrays) if _accepts(case, arrays) else None
+
+    for target in (np.float64(t32[0]), np.asarray(t32[0], F64), t32.astype(F64)):
+        got = forward(target)
+        assert got is None or got.dtype == np.result_type(x32, target) == F64
+    assert forward(t32[0]) is None or forward(t32[0]).dtype == F32  # a float32 NumPy scalar
+    assert forward(t32).dtype == F32
+    assert forward(t32.tolist()).dtype == F32  # a list meets float32 arrays: float32
+    if case.optional:
+        name = case.optional[0]
+        with_opt = case.make(np.random.default_rng(0), (6,), F32, weighted=[name])
+        assert case.call(case.forward, dict(with_opt, **{name: with_opt[name].tolist()})).dtype == F32
+        assert case.call(case.forward, dict(with_opt, **{name: with_opt[name].astype(F64)})).dtype == F64
     # Only weak values: they decide, as NumPy would (Python floats are float64).
-    assert case.forward([0.5, 1.0], [0.0, 0.25]).dtype == F64
-    # A list input meets a float32 array: float32.
-    assert case.forward([0.5, 1.0], np.array([0.0, 0.25], np.float32)).dtype == F32
-    if case.weighted:
-        assert case.forward(x32, x32[::-1], weight=[1.0] * 6).dtype == F32
-        assert case.forward(x32, x32[::-1], weight=np.ones(6)).dtype == F64
+    assert case.call(case.forward, {k: v.tolist() for k, v in base.items()}).dtype == F64
 
 
 @pytest.mark.parametrize("case", case_params(ELEMENTWISE))
 def test_python_scalar_grad_output_keeps_the_dtype(case):
-    x = np.linspace(-1, 1, 6).astype(np.float32)
+    arrays = case.make(np.random.default_rng(0), (6,), F32)
     for go in (2.0, 3, [1.0] * 6):
         reduction = "none" if isinstance(go, list) else "mean"
-        assert case.backward(x, x[::-1], reduction=reduction, grad_output=go).dtype == F32
+        for g in case.grads(case.call(case.backward, arrays, reduction=reduction, grad_output=go)):
+            assert g.dtype == F32
 
 
 # ---------------------------------------------------------------- nn
@@ -113,6 +130,10 @@ def test_python_scalar_grad_output_keeps_the_dtype(case):
 def _torch_class(case):
     torch = pytest.importorskip("torch")
     return getattr(torch.nn, case.spec.class_name)
+
+
+def _forward_names(case):
+    return list(case.spec.class_arrays or case.spec.arrays)
 
 
 @pytest.mark.parametrize("case", case_params(CASES.values()))
@@ -127,27 +148,32 @@ def test_nn_signatures_are_torchs(case):
     assert described(inspect.signature(ours)) == described(inspect.signature(theirs), ("size_average", "reduce"))
     assert described(inspect.signature(ours.forward)) == described(inspect.signature(theirs.forward))
     crit = ours()
-    assert list(inspect.signature(crit.backward).parameters) == list(case.spec.arrays) + ["grad_output", "out"]
+    assert list(inspect.signature(crit.backward).parameters) == _forward_names(case) + ["grad_output", "out"]
     text = pydoc.render_doc(ours, renderer=pydoc.plaintext)
-    assert f"{ours.__name__}({', '.join(f'{n}={case.spec.options[n]!r}' for n in case.spec.class_options)})" in text
-    assert f"forward(self, {', '.join(case.spec.arrays)})" in text
+    star = "*, " if case.spec.class_keyword_only else ""
+    options = ", ".join(f"{n}={case.spec.options[n]!r}" for n in case.spec.class_options)
+    assert f"{ours.__name__}({star}{options})" in text
+    assert f"forward(self, {', '.join(_forward_names(case))})" in text
     assert "<object" not in text and "*args" not in text
 
 
 @pytest.mark.parametrize("case", case_params(CASES.values()))
 def test_nn_arguments_by_keyword(case):
     arrays = case.make(np.random.default_rng(0), (3, 4), F32, weighted=False)
-    x, t = arrays["input"], arrays["target"]
+    pos = [arrays[n] for n in case.spec.arrays]
+    kw = dict(zip(_forward_names(case), pos))
     crit = case.nn_class(reduction="sum")
-    expected = case.forward(x, t, reduction="sum")
-    assert_identical(crit(input=x, target=t), expected)
-    assert_identical(crit(x, target=t), expected)
-    assert_identical(crit.forward(target=t, input=x), expected)
-    assert_identical(crit.backward(input=x, target=t, grad_output=2.0),
-                     case.backward(x, t, reduction="sum", grad_output=2.0))
-    v, g = crit.value_and_grad(target=t, input=x)
+    expected = case.forward(*pos, reduction="sum")
+    assert_identical(crit(**kw), expected)
+    assert_identical(crit(*pos[:-1], **dict(list(kw.items())[-1:])), expected)
+    assert_identical(crit.forward(**dict(reversed(list(kw.items())))), expected)
+    for a, b in zip(case.grads(crit.backward(**kw, grad_output=2.0)),
+                    case.grads(case.backward(*pos, reduction="sum", grad_output=2.0))):
+        assert_identical(a, b)
+    v, g = crit.value_and_grad(**dict(reversed(list(kw.items()))))
     assert_identical(v, expected)
-    assert_identical(g, case.backward(x, t, reduction="sum"))
+    for a, b in zip(case.grads(g), case.grads(case.backward(*pos, reduction="sum"))):
+        assert_identical(a, b)
 
 
 @pytest.mark.parametrize("case", case_params(CASES.values()))
@@ -155,13 +181,15 @@ def test_nn_wrong_calls_raise_torchs_errors(case):
     """The same TypeError text as torch's module for the same mistake."""
     torch = pytest.importorskip("torch")
     theirs_cls = _torch_class(case)
+    n = len(case.spec.arrays)
+    first = _forward_names(case)[0]
     x = np.ones(3, np.float32)
     tx = torch.ones(3)
     mistakes = [
-        lambda c, a: c(a, a, a),  # e.g. a weight passed to forward
-        lambda c, a: c(a),
-        lambda c, a: c(a, a, weight=a),
-        lambda c, a: c(a, input=a),
+        lambda c, a: c(*[a] * (n + 1)),  # e.g. a weight passed to forward
+        lambda c, a: c(*[a] * (n - 1)),
+        lambda c, a: c(*[a] * n, weight=a),
+        lambda c, a: c(a, **{first: a}),
         lambda c, a: c(),
     ]
     for mistake in mistakes:
@@ -170,10 +198,10 @@ def test_nn_wrong_calls_raise_torchs_errors(case):
         with pytest.raises(TypeError) as theirs:
             mistake(theirs_cls(), tx)
         assert str(ours.value) == str(theirs.value)
-    with pytest.raises(TypeError, match=r"backward\(\) takes 3 positional arguments but 4 were given"):
-        case.nn_class().backward(x, x, x)
+    with pytest.raises(TypeError, match=rf"backward\(\) takes {n + 1} positional arguments but {n + 2} were given"):
+        case.nn_class().backward(*[x] * (n + 1))
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
-        case.nn_class().value_and_grad(x, x, bogus=1)
+        case.nn_class().value_and_grad(*[x] * n, bogus=1)
 
 
 def _warning_site(call):
@@ -186,7 +214,7 @@ def _warning_site(call):
     return mismatch[0].filename, mismatch[0].lineno
 
 
-@pytest.mark.parametrize("case", case_params(ELEMENTWISE))
+@pytest.mark.parametrize("case", case_params([c for c in ELEMENTWISE if c.warns]))
 def test_broadcast_warning_points_at_the_callers_line(case):
     x = np.ones((3, 4), np.float32)
     t = np.ones(4, np.float32)

@@ -12,7 +12,7 @@ import pytest
 import fastloss
 import fastloss.functional
 import fastloss.nn
-from fastloss import reference
+from fastloss import _core, reference
 from fastloss._api import REGISTRY
 
 from cases import CASES, KNOWN_KINDS
@@ -105,3 +105,73 @@ def test_sample_gives_valid_inputs(name):
     value = spec.forward(*arrays, **options)
     expected = spec.reference(*arrays, **options)
     np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+# ------------------------------------------- the C++ table (fastloss/losses.h)
+
+TABLE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.losses()}
+
+
+class _Sub(np.ndarray):
+    """An ndarray subclass: forces a call off the C++ fast path (regression
+    losses), onto the general path that calls ``_core.elementwise_call``."""
+
+
+def test_every_table_row_has_a_registered_loss():
+    """The C++ table's rows: ids 0, 1, ... in order, 'sum' (the driver's own
+    reduction) and otherwise only losses the Python registry defines."""
+    assert [lid for lid, *_ in TABLE.values()] == list(range(len(TABLE)))
+    assert "sum" in TABLE
+    assert set(TABLE) - {"sum"} <= set(REGISTRY), set(TABLE) - {"sum"} - set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_agrees_with_the_table(name, monkeypatch):
+    """A registered loss that runs on the element-wise table calls the
+    kernel of its own row with as many input operands and gradients as the
+    row declares (weight and grad_output are the driver's, not the row's),
+    one number per declared option, and one gradient per differentiable
+    argument of the registry."""
+    spec, case = REGISTRY[name], CASES[name]
+    calls = []
+    real = _core.elementwise_call
+
+    def spy(loss, want_value, want_grad, scale, inputs, weight, grad_output, loss_out, grads, options):
+        calls.append((loss, len(inputs), len(grads), len(options)))
+        return real(loss, want_value, want_grad, scale, inputs, weight, grad_output, loss_out, grads, options)
+
+    monkeypatch.setattr(_core, "elementwise_call", spy)
+    arrays = case.make(np.random.default_rng(0), (5, 4), np.dtype(np.float64), weighted=True)
+    arrays = {k: v.view(_Sub) for k, v in arrays.items()}
+    for options in case.option_sets:
+        case.call(case.value_and_grad, arrays, reduction="sum", **options)
+    if not calls:  # runs elsewhere (the regression losses' Pointwise kernels): a row must still be right
+        if name in TABLE:
+            _check_row_directly(spec, case)
+        return
+    assert name in TABLE, f"{name} calls the element-wise table but has no row in fastloss/losses.h"
+    lid, inputs, grads, option_names = TABLE[name]
+    for loss, n_inputs, n_grads, n_options in calls:
+        assert loss == lid, f"{name} ran row {loss}, its row is {lid}"
+        assert n_inputs == inputs, f"{name}: {n_inputs} kernel operands, the table says {inputs}"
+        assert n_grads == grads == len(spec.grads), f"{name}: {n_grads} gradients, table {grads}, registry {spec.grads}"
+        assert n_options == len(option_names), f"{name}: options {option_names}, {n_options} passed"
+
+
+def _check_row_directly(spec, case):
+    """A table row of a loss whose Python side does not call the table yet:
+    its kernel, called directly on the registry's required arrays (no
+    weight, default options), gives the loss and gradient of the functions."""
+    lid, inputs, grads, option_names = TABLE[spec.name]
+    required = [n for n in spec.arrays]
+    assert inputs == len(required) and grads == len(spec.grads)
+    assert set(option_names) <= set(spec.options)
+    arrays = case.make(np.random.default_rng(1), (7, 9), np.dtype(np.float64))
+    kin = tuple(np.ascontiguousarray(arrays[n]) for n in required)
+    bufs = tuple(np.empty((7, 9)) for _ in spec.grads)
+    total, _, errors = _core.elementwise_call(lid, True, True, 1.0, kin, None, None, None, bufs,
+                                              tuple(float(spec.options[o]) for o in option_names))
+    assert errors == 0
+    np.testing.assert_allclose(total, case.forward(*kin, reduction="sum"), rtol=1e-13)
+    for buf, g in zip(bufs, case.grads(case.backward(*kin, reduction="sum"))):
+        np.testing.assert_array_equal(buf, g)

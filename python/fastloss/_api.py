@@ -40,6 +40,10 @@ class LossSpec:
     # return the loss (None: no such peer). See define()'s torch= and jax=.
     torch: Callable | None = None
     jax: Callable | None = None
+    # The nn class as torch's: constructor arguments keyword-only (GaussianNLLLoss),
+    # forward's array names where torch's differ from the function's (PoissonNLLLoss: log_input).
+    class_keyword_only: bool = False
+    class_arrays: tuple[str, ...] | None = None
 
     @property
     def reference(self):
@@ -106,7 +110,7 @@ def jax_pointwise(expression, *, weight_divides_mean=True):
 
 
 def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional",
-           torch=None, jax=None):
+           torch=None, jax=None, class_keyword_only=False, class_arrays=None):
     """Creates and registers the forward, backward and fused functions of a loss.
 
     ``torch``: how torch computes the loss, for ``fastloss check`` and
@@ -181,5 +185,7 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         impl=impl,
         torch=torch_functional(torch) if isinstance(torch, str) else torch,
         jax=jax,
+        class_keyword_only=class_keyword_only,
+        class_arrays=tuple(class_arrays) if class_arrays is not None else None,
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

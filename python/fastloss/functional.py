@@ -335,7 +335,7 @@ def _poisson_sample(rng, size, dtype):
 poisson_nll_loss, poisson_nll_loss_backward, poisson_nll_loss_value_and_grad = _export(
     define(_poisson_nll_loss, class_name="PoissonNLLLoss", family="probabilistic", grads=("input",),
            sample=_poisson_sample, class_options=("log_input", "full", "eps", "reduction"),
-           torch="poisson_nll_loss", jax=_poisson_jax)
+           torch="poisson_nll_loss", jax=_poisson_jax, class_arrays=("log_input", "target"))
 )
 
 
@@ -376,14 +376,23 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
     red = _v.reduction(reduction)
     ops.append(var_op)
     _broadcast_operands(ops)
+    # A per-row var was given without its last dimension: so is its gradient,
+    # and an out[1] of var's shape receives it through a view with that dimension.
+    row = var_grad is not None and np.ndim(var) != var_op[2].ndim
+    given = out
+    if row and isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], np.ndarray) \
+            and out[1].shape == np.shape(var):
+        out = (out[0], out[1][..., np.newaxis])
     result = _ew.evaluate_table("gaussian_nll_loss", mode, ops, (0, var_grad), red, grad_output=grad_output,
                                 out=out, options=(full, eps))
-    if var_grad is None or mode == _FORWARD:
+    if not row or mode == _FORWARD:
         return result
-    # A per-row var was given without its last dimension: its gradient too.
+
     def unrow(grads):
         gi, gv = grads
-        if gv is not None and np.ndim(var) != gv.ndim and not isinstance(out, tuple):
+        if out is not given:
+            gv = given[1]
+        elif gv is not None:
             gv = gv.reshape(np.shape(var))
         return gi, gv
     return unrow(result) if mode == _BACKWARD else (result[0], unrow(result[1]))
@@ -410,7 +419,7 @@ def _gaussian_sample(rng, size, dtype):
 gaussian_nll_loss, gaussian_nll_loss_backward, gaussian_nll_loss_value_and_grad = _export(
     define(_gaussian_nll_loss, class_name="GaussianNLLLoss", family="probabilistic", grads=("input", "var"),
            sample=_gaussian_sample, class_options=("full", "eps", "reduction"), torch="gaussian_nll_loss",
-           jax=_gaussian_jax)
+           jax=_gaussian_jax, class_keyword_only=True)
 )
 
 _KL_REDUCTIONS = {"none": _v.NONE, "mean": _v.MEAN, "sum": _v.SUM, "batchmean": 3}

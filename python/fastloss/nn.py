@@ -42,7 +42,7 @@ class _Loss:
 # (stacklevel counted from there) points at the caller's line, as it does for
 # the functions.
 _TEMPLATE = """
-def __init__(self, {init_params}*, size_average=_UNSET, reduce=_UNSET):
+def __init__(self, {init_params}size_average=_UNSET, reduce=_UNSET):
     if size_average is not _UNSET or reduce is not _UNSET:
         _deprecated({cls!r}, size_average, reduce)
 {init_body}
@@ -67,11 +67,14 @@ def _make(name):
     for i, n in enumerate(spec.class_options):
         namespace[f"_d{i}"] = spec.options[n]
         init_params.append(f"{n}=_d{i}, ")
+    # Keyword-only from the first option as torch's GaussianNLLLoss, else after them.
+    init_params = ["*, "] + init_params if spec.class_keyword_only else init_params + ["*, "]
+    names = spec.class_arrays or spec.arrays
     src = _TEMPLATE.format(
         cls=cls_name,
         init_params="".join(init_params),
         init_body="\n".join(f"    self.{n} = {n}" for n in spec.class_options) or "    pass",
-        arrays=", ".join(spec.arrays),
+        arrays=", ".join(names),
         options=", ".join(f"{n}=self.{n}" for n in spec.class_options),
         forward=_FORWARD,
         backward=_BACKWARD,
@@ -81,16 +84,17 @@ def _make(name):
 
     P = _inspect.Parameter
     self_param = P("self", P.POSITIONAL_OR_KEYWORD)
-    arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in spec.arrays]
+    arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
     grad_kw = [P(n, P.KEYWORD_ONLY, default=None) for n in ("grad_output", "out")]
-    init_sig = [self_param] + [P(n, P.POSITIONAL_OR_KEYWORD, default=spec.options[n]) for n in spec.class_options]
+    kind = P.KEYWORD_ONLY if spec.class_keyword_only else P.POSITIONAL_OR_KEYWORD
+    init_sig = [self_param] + [P(n, kind, default=spec.options[n]) for n in spec.class_options]
     signatures = {
         "__init__": init_sig,  # size_average/reduce only raise: not shown
         "forward": [self_param] + arrays,
         "backward": [self_param] + arrays + grad_kw,
         "value_and_grad": [self_param] + arrays + grad_kw,
     }
-    arg_list = ", ".join(spec.arrays)
+    arg_list = ", ".join(names)
     docs = {
         "__init__": f"Options as :func:`fastloss.{spec.name}`'s: {', '.join(spec.class_options)}.",
         "forward": f"``fastloss.{spec.name}({arg_list}, **options)``.",

@@ -584,7 +584,10 @@ def gaussian_nll_loss_backward(input, target, var, full=False, eps=1e-6, reducti
     grad_input = _chain(d / v, input, reduction, None, grad_output)
     if v_shape is None:
         return grad_input, None
-    unsqueezed = v_shape if len(v_shape) == x.ndim else v_shape + (1,)
+    # A per-row var (input's shape without its last dimension; compared with
+    # input's own shape, not the broadcast one) was unsqueezed.
+    row = v_shape != np.shape(input) and np.shape(input)[:-1] == v_shape
+    unsqueezed = v_shape + (1,) if row else v_shape
     local_var = 0.5 * (1.0 / v - d**2 / v**2)
     grad_var = _chain(local_var, np.empty(unsqueezed), reduction, None, grad_output)
     return grad_input, grad_var.reshape(v_shape)
