@@ -11,7 +11,7 @@ result, against
     values, every exponent of both signs) plus the same neighbourhoods;
 and the special values (NaN, +-inf, +-0) exactly. The bound each function's
 comment in math.h states is what is asserted (float32 1 ulp, the issue's
-bound: native float32 code without FMA, 0.65-0.78 ulp measured; float64 1 or
+bound: native float32 code without FMA, 0.61-0.78 ulp measured; float64 1 or
 2 ulp).
 
 Results must also be bitwise identical across ISA levels and between the
