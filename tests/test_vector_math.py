@@ -10,8 +10,9 @@ result, against
     exact to ~2^-26 ulp), on every 997th float32 bit pattern (4.3 million
     values, every exponent of both signs) plus the same neighbourhoods;
 and the special values (NaN, +-inf, +-0) exactly. The bound each function's
-comment in math.h states is what is asserted (float32 0.51 ulp: correctly
-rounded except within 2^-8 ulp of a tie; float64 1 or 2 ulp).
+comment in math.h states is what is asserted (float32 1 ulp, the issue's
+bound: native float32 code without FMA, 0.61-0.78 ulp measured; float64 1 or
+2 ulp).
 
 Results must also be bitwise identical across ISA levels and between the
 vector body and the scalar tail (math.h computes the same operations in the
@@ -33,13 +34,13 @@ FUNCTIONS = ("exp", "expm1", "log", "log1p", "softplus", "log_sigmoid", "sigmoid
 
 # Max ulp error asserted per function: (float32, float64), as math.h states.
 BOUNDS = {
-    "exp": (0.51, 1.0),
-    "expm1": (0.51, 2.0),
-    "log": (0.51, 1.0),
-    "log1p": (0.51, 1.0),
-    "softplus": (0.51, 2.0),
-    "log_sigmoid": (0.51, 2.0),
-    "sigmoid": (0.51, 2.0),
+    "exp": (1.0, 1.0),
+    "expm1": (1.0, 2.0),
+    "log": (1.0, 1.0),
+    "log1p": (1.0, 1.0),
+    "softplus": (1.0, 2.0),
+    "log_sigmoid": (1.0, 2.0),
+    "sigmoid": (1.0, 2.0),
 }
 
 
