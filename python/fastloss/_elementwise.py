@@ -169,7 +169,20 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
                 v.out_array(o, x.shape, x.dtype if v.is_float(x.dtype) else rdtype, sources, name=name_k)
         if reduction == v.MEAN:
             scale = v.divide(scale, denom)
-        bufs = tuple(None if index is None else np.empty(kshape, kdtype) for index in grads)
+        # A gradient of an operand of the loss's own shape and dtype is written
+        # straight into its out= (or its new result array): no copy after.
+        def buffer(index, o):
+            if index is None:
+                return None
+            x = arrays[index]
+            if x.shape == shape and kshape == shape and x.dtype == kdtype:
+                if o is None:
+                    return np.empty(shape, kdtype)
+                if o.dtype == kdtype and o.flags.aligned:
+                    return o
+            return np.empty(kshape, kdtype)
+
+        bufs = tuple(buffer(index, o) for index, o in zip(grads, outs))
 
     s, _, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, kin, kw, kg, loss_out, bufs,
                                           tuple(float(o) for o in options))
