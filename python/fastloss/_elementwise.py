@@ -205,6 +205,6 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
             continue
         x = arrays[index]
         target = x if v.is_float(x.dtype) else np.empty(x.shape, rdtype)
-        result.append(_to_input(buf.reshape(shape), target, o))
+        result.append(_to_input(buf if buf.shape == shape else buf.reshape(shape), target, o))
     grad = result[0] if len(result) == 1 else tuple(result)
     return grad if mode == BACKWARD else (value, grad)
