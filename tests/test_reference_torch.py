@@ -272,7 +272,7 @@ def _matrix():
                                        id=f"{loss.name}-{label}-{options}-{reduction}".replace(" ", ""))
 
 
-@pytest.mark.parametrize("loss, shapes, options, reduction, seed", _matrix())
+@pytest.mark.parametrize("loss, shapes, options, reduction, seed", list(_matrix()))
 def test_matches_torch(loss, shapes, options, reduction, seed):
     _compare(loss.name, _arrays(loss, shapes, options, seed), options, reduction)
 

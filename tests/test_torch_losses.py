@@ -80,7 +80,7 @@ def _matrix():
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=lambda d: d.name)
-@pytest.mark.parametrize("loss, shapes, options, seed", _matrix())
+@pytest.mark.parametrize("loss, shapes, options, seed", list(_matrix()))
 def test_matches_torch(loss, shapes, options, seed, dtype):
     """Values and every gradient (None for a float var) over every reduction."""
     case = CASES[loss.name]
