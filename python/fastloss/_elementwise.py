@@ -81,18 +81,21 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
 
     s = _core.pointwise(loss, mode != BACKWARD, want_grad, param, scale, kx, kt, kw, kg, loss_out, grad_buf)
 
-    value = None
-    if mode != BACKWARD:
-        if red == v.NONE:
-            value = v.narrow(loss_out.reshape(shape), rdtype)
-        else:
-            value = v.narrow(v.divide(s, denom) if red == v.MEAN else s, rdtype)
+    value = None if mode == BACKWARD else _value(loss_out, s, shape, red, denom, rdtype)
     if not want_grad:
         return value
     if grad_buf.shape != shape:  # flattened beyond 8 dimensions
         grad_buf = grad_buf.reshape(shape)
     grad = _to_input(grad_buf, x, grad_final)
     return grad if mode == BACKWARD else (value, grad)
+
+
+def _value(loss_out, total, shape, reduction, denom, dtype):
+    """The loss a call returns: the per-element array ('none') or the total
+    (divided by ``denom`` for 'mean'), in the result dtype."""
+    if reduction == v.NONE:
+        return v.narrow(loss_out.reshape(shape), dtype)
+    return v.narrow(v.divide(total, denom) if reduction == v.MEAN else total, dtype)
 
 
 def _to_input(grad, x, out):
@@ -190,12 +193,7 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
         bit = (errors & -errors).bit_length() - 1
         raise ValueError(checks[bit])
 
-    value = None
-    if mode != BACKWARD:
-        if reduction == v.NONE:
-            value = v.narrow(loss_out.reshape(shape), rdtype)
-        else:
-            value = v.narrow(v.divide(s, denom) if reduction == v.MEAN else s, rdtype)
+    value = None if mode == BACKWARD else _value(loss_out, s, shape, reduction, denom, rdtype)
     if not want_grad:
         return value
     result = []
@@ -203,8 +201,7 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
         if index is None:
             result.append(None)
             continue
-        x = arrays[index]
-        target = x if v.is_float(x.dtype) else np.empty(x.shape, rdtype)
-        result.append(_to_input(buf if buf.shape == shape else buf.reshape(shape), target, o))
+        # (differentiable operands are float arrays: _to_input takes their dtype)
+        result.append(_to_input(buf if buf.shape == shape else buf.reshape(shape), arrays[index], o))
     grad = result[0] if len(result) == 1 else tuple(result)
     return grad if mode == BACKWARD else (value, grad)

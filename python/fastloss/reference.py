@@ -149,16 +149,20 @@ def _mean_scale(size, reduction, weight_total):
     return 1.0 / size if size else np.inf
 
 
+def _broadcasts_into(shape, target):
+    """True when ``shape`` broadcasts to exactly ``target`` (does not grow it)."""
+    try:
+        return _broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
 def _grad_output(grad_output, loss_shape):
     """``grad_output`` as float64, broadcast to the loss's shape."""
     if grad_output is None:
         return np.ones(loss_shape)
     g = _float64(grad_output)
-    try:
-        fits = _broadcast_shapes(g.shape, loss_shape) == tuple(loss_shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not _broadcasts_into(g.shape, loss_shape):
         raise ValueError(f"grad_output: shape {g.shape} cannot be broadcast to {tuple(loss_shape)}")
     return np.broadcast_to(g, loss_shape)
 
@@ -337,11 +341,7 @@ def _into(name, array, shape):
     """``array`` as float64 broadcast to ``shape``, which must not grow (torch
     multiplies it in place into a tensor of that shape): ValueError if it does."""
     a = _float64(array)
-    try:
-        fits = _broadcast_shapes(a.shape, shape) == tuple(shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not _broadcasts_into(a.shape, shape):
         raise ValueError(f"{name}: shape {a.shape} cannot be broadcast to input's shape {tuple(shape)}")
     return np.broadcast_to(a, shape)
 
