@@ -303,6 +303,25 @@ def narrow(value, dtype):
         return dtype.type(value) if isinstance(value, float) else value.astype(dtype)
 
 
+def option_fits(value, name, operands):
+    """Where torch turns an option into a tensor of the input's dtype
+    (hinge_embedding_loss's ``margin``, gaussian_nll_loss's ``eps``), a
+    finite value beyond that dtype's range is torch's RuntimeError ("value
+    cannot be converted to type float without overflow"): ValueError here.
+    ``operands`` are the loss's ``(name, given object, ndarray)`` triples."""
+    dtype, _ = result_dtype(*((obj, arr) for _, obj, arr in operands))
+    finfo = np.finfo(dtype) if not _is_bfloat16(dtype) else _bfloat16_finfo(dtype)
+    if math.isfinite(value) and abs(value) > float(finfo.max):
+        raise ValueError(f"{name}: {value!r} overflows {dtype.name} (the input's dtype), as torch refuses it")
+    return value
+
+
+def _bfloat16_finfo(dtype):
+    import ml_dtypes  # only reached with a bfloat16 array, which needs ml_dtypes
+
+    return ml_dtypes.finfo(dtype)
+
+
 def divide(num, den):
     """IEEE num / den (inf or NaN on a zero denominator, as torch)."""
     if den != 0:

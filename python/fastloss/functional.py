@@ -376,6 +376,7 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
     red = _v.reduction(reduction)
     ops.append(var_op)
     _broadcast_operands(ops)
+    _v.option_fits(eps, "eps", ops)
     # A per-row var was given without its last dimension: so is its gradient,
     # and an out[1] of var's shape receives it through a view with that dimension.
     row = var_grad is not None and np.ndim(var) != var_op[2].ndim
@@ -487,6 +488,7 @@ def _hinge_embedding_loss(mode, grad_output, out, input, target, margin=1.0, red
     red = _v.reduction(reduction)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
     _broadcast_operands(ops)
+    _v.option_fits(margin, "margin", ops)
     return _ew.evaluate_table("hinge_embedding_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
                               options=(margin,))
 
