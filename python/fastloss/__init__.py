@@ -17,6 +17,7 @@ from . import _validate as _v
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
 from . import nn  # noqa: E402
+from .streaming import Accumulator  # noqa: E402
 from . import reference  # noqa: E402,F401  (fastloss.reference.<fn>: the NumPy float64 reference)
 
 __version__ = "0.1.0"
@@ -102,10 +103,10 @@ def show_config(file=None):
 _core.set_num_threads(_default_threads())
 _apply_isa_env()
 
-__all__ = list(_functional_all) + ["nn", "reference", "set_num_threads", "get_num_threads", "show_config", "__version__"]
+__all__ = list(_functional_all) + ["Accumulator", "nn", "reference", "set_num_threads", "get_num_threads", "show_config", "__version__"]
 
 # Documented submodules that are not in __all__ (imported on use).
-_SUBMODULES = ("functional",)
+_SUBMODULES = ("functional", "streaming")
 
 
 def __dir__():

@@ -14,6 +14,20 @@ import inspect
 from typing import Any, Callable
 
 FORWARD, BACKWARD, VALUE_AND_GRAD = 0, 1, 2
+# impl(PARTIAL, None, None, ...) returns the call's Partial instead of its
+# value (fastloss.Accumulator's chunks); never with reduction='none'.
+PARTIAL = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Partial:
+    """What one call contributes to a streamed loss: the float64 sum of its
+    (weighted) per-element losses, the denominator its ``'mean'`` (or
+    ``'batchmean'``) divides by, and the dtype its one-shot result has."""
+
+    total: float
+    denominator: float
+    dtype: Any
 
 _UNSET = object()
 

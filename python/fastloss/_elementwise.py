@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as v
-from ._api import BACKWARD, FORWARD
+from ._api import BACKWARD, FORWARD, PARTIAL, VALUE_AND_GRAD, Partial
 
 # Kernel ids (cpp/include/fastloss/fastloss.h, enum Pointwise).
 L1, MSE, SMOOTH_L1, HUBER, SUM = 0, 1, 2, 3, 4
@@ -25,14 +25,16 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
 
     ``weight_divides_mean``: torch's weighted L1/MSE ``'mean'`` is
     ``sum(w*l) / sum(w)``; Huber's is ``mean(w*l)``.
-    Returns the loss (FORWARD), the input gradient (BACKWARD) or both."""
+    Returns the loss (FORWARD), the input gradient (BACKWARD), both, or the
+    call's Partial (PARTIAL)."""
     # Plain calls (same-shape float32/float64 operands, no conversion) are
     # checked and run in C++ (cpp/bindings/module.cpp); None means "anything
     # else", which the general path below handles, errors included.
-    fast = _core.elementwise(loss, mode, reduction, param, weight_divides_mean, input, target, weight,
-                             grad_output, out)
-    if fast is not None:
-        return fast
+    if mode != PARTIAL:
+        fast = _core.elementwise(loss, mode, reduction, param, weight_divides_mean, input, target, weight,
+                                 grad_output, out)
+        if fast is not None:
+            return fast
     red = v.reduction(reduction)
     x = v.check_float(v.as_array(input, "input"), "input")
     t = v.check_real(v.as_array(target, "target"), "target")
@@ -52,7 +54,7 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     kt = v.for_kernel(t, kdtype, shape, kshape)
     kw = None if w is None else v.for_kernel(w, kdtype, shape, kshape)
     numel = kx.size
-    if red == v.MEAN:
+    if red == v.MEAN or mode == PARTIAL:
         if w is not None and weight_divides_mean:
             wshape = w.shape if w.ndim <= v.MAX_DIMS else (w.size,)
             denom = total(v.for_kernel(w, kdtype, w.shape, wshape))
@@ -61,7 +63,7 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
     else:
         denom = 1
 
-    want_grad = mode != FORWARD
+    want_grad = mode in (BACKWARD, VALUE_AND_GRAD)
     loss_out = np.empty(kshape, kdtype) if (red == v.NONE and mode != BACKWARD) else None
     scale, kg, grad_buf, grad_final = 1.0, None, None, None
     if want_grad:
@@ -80,6 +82,8 @@ def evaluate(loss, mode, input, target, reduction, weight, param, grad_output, o
         grad_final = out_x
 
     s = _core.pointwise(loss, mode != BACKWARD, want_grad, param, scale, kx, kt, kw, kg, loss_out, grad_buf)
+    if mode == PARTIAL:
+        return Partial(s, denom, rdtype)
 
     value = None if mode == BACKWARD else _value(loss_out, s, shape, red, denom, rdtype)
     if not want_grad:
@@ -150,9 +154,9 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
     kin = tuple(v.for_kernel(a, kdtype, shape, kshape) for a in arrays)
     kw = None if weight is None else v.for_kernel(weight[1], kdtype, shape, kshape)
     numel = math.prod(shape)
-    denom = (numel if divisor is None else divisor) if reduction == v.MEAN else 1
+    denom = (numel if divisor is None else divisor) if (reduction == v.MEAN or mode == PARTIAL) else 1
 
-    want_grad = mode != FORWARD
+    want_grad = mode in (BACKWARD, VALUE_AND_GRAD)
     loss_out = np.empty(kshape, kdtype) if (reduction == v.NONE and mode != BACKWARD) else None
     scale, kg, bufs, outs = 1.0, None, (), ()
     if want_grad:
@@ -192,6 +196,8 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
     if errors:
         bit = (errors & -errors).bit_length() - 1
         raise ValueError(checks[bit])
+    if mode == PARTIAL:
+        return Partial(s, denom, rdtype)
 
     value = None if mode == BACKWARD else _value(loss_out, s, shape, reduction, denom, rdtype)
     if not want_grad:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _elementwise as _ew
 from . import _validate as _v
-from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, define, jax_pointwise
+from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, PARTIAL as _PARTIAL, define, jax_pointwise
 
 __all__ = []  # filled below from each define()
 
@@ -386,7 +386,7 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
         out = (out[0], out[1][..., np.newaxis])
     result = _ew.evaluate_table("gaussian_nll_loss", mode, ops, (0, var_grad), red, grad_output=grad_output,
                                 out=out, options=(full, eps))
-    if not row or mode == _FORWARD:
+    if not row or mode in (_FORWARD, _PARTIAL):
         return result
 
     def unrow(grads):
