@@ -1,10 +1,11 @@
-"""The ``fastloss`` command line: ``list``, ``config``, ``check`` and ``bench``.
+"""The ``fastloss`` command line: ``list``, ``config``, ``check``, ``bench`` and ``eval``.
 
     fastloss --version
     fastloss list                      # registered losses
     fastloss config                    # what fastloss.show_config() prints
     fastloss check [--losses ...]      # self-test against fastloss.reference and torch
     fastloss bench [--quick] [...]     # how it measures: python -m pydoc fastloss.bench
+    fastloss eval LOSS X.npy Y.npy     # a loss over files of any size (fastloss._eval)
 
 Everything is driven by the loss registry (``fastloss._api.REGISTRY``).
 ``list``, ``config`` and ``check`` do not import the benchmark (``fastloss.bench``)."""
@@ -432,7 +433,30 @@ def build_parser():
                    help="instead: per-call cost of every entry point on 100 elements (µs), with torch's own call")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_bench, parser=p)
+
+    p = sub.add_parser(
+        "eval", help="a loss over .npy files of any size (memory-mapped, in blocks of rows; value on stdout)",
+        description="Evaluates LOSS over .npy files given in the loss's argument order (input, target, ...), "
+                    "read in blocks of rows through a memory map with bounded memory; prints the value (or, "
+                    "with --json, the value, counts and timing). Progress on stderr.",
+    )
+    p.add_argument("loss", metavar="LOSS", help="functional name, e.g. mse_loss (fastloss list)")
+    p.add_argument("files", nargs="+", metavar="FILE.npy", help="the loss's arrays, in its argument order")
+    p.add_argument("--chunk", type=_positive, metavar="ROWS", help="rows per block (default: ~64 MB of the first file)")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="a keyword option of the loss (repeatable): reduction=sum, beta=0.5, pos_weight=pw.npy")
+    p.add_argument("--json", action="store_true", help="print a JSON record: value, rows, blocks, seconds, rows/s")
+    p.add_argument("--threads", type=_positive, metavar="N", help="fastloss threads (default: all CPUs)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run the blocks on this dask.distributed scheduler")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval, parser=p)
     return parser
+
+
+def _cmd_eval(args, parser):
+    from . import _eval
+
+    return _eval.run(args, parser)
 
 
 def main(argv=None):

@@ -1,0 +1,252 @@
+"""``fastloss eval LOSS INPUT.npy TARGET.npy ...``: a loss over ``.npy`` files
+of any size, read in blocks of rows through a memory map (a
+:class:`fastloss.Accumulator` adds them up), with a progress bar on stderr.
+
+Memory stays bounded: the pages of a block are dropped from the process
+(``madvise(MADV_DONTNEED)``; the page cache keeps them) once the block is
+done, so the resident set grows by about one block per file, not by the
+files' size. ``--dask ADDRESS`` sends the blocks to a dask.distributed
+cluster instead (the workers open the files themselves: a shared file
+system, or the same machine)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import mmap
+import os
+import sys
+import time
+
+import numpy as np
+
+from ._api import REGISTRY
+from .streaming import Accumulator
+
+DEFAULT_BLOCK_BYTES = 64 << 20  # rows per block: about this much of the first file
+
+
+class NpyFile:
+    """A ``.npy`` file mapped read-only: ``rows(lo, hi)`` is a zero-copy view
+    of rows ``lo:hi`` (C order) and ``release(lo, hi)`` drops their pages
+    from this process."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            self._file = open(path, "rb")
+        except OSError as e:
+            raise ValueError(f"{path}: cannot open ({e.strerror})") from None
+        try:
+            version = np.lib.format.read_magic(self._file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(self._file)
+        except Exception as e:  # noqa: BLE001 - any parse failure is "not a .npy file"
+            self._file.close()
+            raise ValueError(f"{path}: not a .npy file ({e})") from None
+        if dtype.hasobject:
+            self._file.close()
+            raise ValueError(f"{path}: holds Python objects (dtype {dtype}); expected numbers")
+        self.shape, self.dtype, self.fortran = tuple(shape), dtype, fortran
+        self.offset = self._file.tell()
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if os.fstat(self._file.fileno()).st_size < self.offset + nbytes:
+            self._file.close()
+            raise ValueError(f"{path}: truncated (its header says {shape} {dtype})")
+        self._map = None
+        self._array = None
+        if nbytes:
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+            order = "F" if fortran else "C"
+            self._array = np.ndarray(shape, dtype, buffer=self._map, offset=self.offset, order=order)
+        else:
+            self._array = np.empty(shape, dtype)
+        self.row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64)) if shape else dtype.itemsize
+
+    @property
+    def rows_total(self):
+        return self.shape[0] if self.shape else None
+
+    def rows(self, lo, hi):
+        return self._array[lo:hi] if self.shape else self._array
+
+    def release(self, lo, hi):
+        """Drops rows lo:hi's pages from this process's resident set."""
+        if self._map is None or not self.shape or self.fortran or not hasattr(self._map, "madvise"):
+            return
+        page = mmap.PAGESIZE
+        start = self.offset + lo * self.row_bytes
+        stop = self.offset + hi * self.row_bytes
+        start -= start % page
+        if stop > start:
+            self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
+
+    def close(self):
+        self._array = None
+        if self._map is not None:
+            self._map.close()
+        self._file.close()
+
+
+def _option(text):
+    """``k=v``: v as a Python literal (numbers, True, None, strings), a
+    ``.npy`` path as its array, anything else as a string."""
+    if "=" not in text:
+        raise ValueError(f"--option {text!r}: expected NAME=VALUE")
+    key, value = text.split("=", 1)
+    if value.endswith(".npy"):
+        return key, np.load(value)
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+class _Bar:
+    """rows/s and ETA on stderr: tqdm, else rich, else a line per second."""
+
+    def __init__(self, total, quiet):
+        self._impl = None
+        self._plain = None
+        if quiet:
+            return
+        try:
+            from tqdm import tqdm
+
+            self._impl = tqdm(total=total, unit="rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True,
+                              desc="eval")
+            return
+        except ImportError:
+            pass
+        self._plain = [total, 0, time.perf_counter(), 0.0]
+
+    def update(self, n):
+        if self._impl is not None:
+            self._impl.update(n)
+        elif self._plain is not None:
+            total, done, start, last = self._plain
+            done += n
+            now = time.perf_counter()
+            if now - last >= 1.0 or done == total:
+                rate = done / max(now - start, 1e-9)
+                eta = (total - done) / rate if rate else float("inf")
+                print(f"[eval] {done}/{total} rows, {rate:,.0f} rows/s, ETA {eta:.0f} s", file=sys.stderr,
+                      flush=True)
+                last = now
+            self._plain = [total, done, start, last]
+
+    def close(self):
+        if self._impl is not None:
+            self._impl.close()
+
+
+def run(args, parser):
+    """The ``eval`` command; returns the exit code."""
+    spec = REGISTRY.get(args.loss)
+    if spec is None:
+        parser.error(f"unknown loss {args.loss!r} (registered: {', '.join(REGISTRY)})")
+    if args.threads:
+        from . import set_num_threads
+
+        set_num_threads(args.threads)
+    files = []
+    try:
+        options = dict(_option(o) for o in args.option or ())
+        for path in args.files:
+            files.append(NpyFile(path))
+        return _evaluate(args, spec, files, options)
+    except (ValueError, TypeError, IndexError) as e:
+        print(f"fastloss eval: {e}", file=sys.stderr)
+        return 2
+    finally:
+        for f in files:
+            f.close()
+
+
+def _evaluate(args, spec, files, options):
+    if len(files) > len(spec.arrays):
+        raise ValueError(f"{spec.name} takes {len(spec.arrays)} arrays ({', '.join(spec.arrays)}); "
+                         f"got {len(files)} files")
+    if len(files) < len(spec.arrays):
+        missing = ", ".join(spec.arrays[len(files):])
+        raise ValueError(f"{spec.name}: missing file(s) for {missing}")
+    first = files[0]
+    if not first.shape:
+        raise ValueError(f"{first.path}: a 0-d array has no rows to stream")
+    rows = first.rows_total
+    for f in files[1:]:
+        if f.shape and f.shape[0] != rows and f.shape[0] != 1:
+            raise ValueError(f"{f.path}: {f.shape[0]} rows, but {first.path} has {rows}")
+    chunk = args.chunk or max(1, DEFAULT_BLOCK_BYTES // max(1, first.row_bytes))
+    start = time.perf_counter()
+    if args.dask:
+        value, acc = _evaluate_dask(args.dask, spec, files, options, chunk), None
+    else:
+        acc = Accumulator(spec.name, **options)
+        bar = _Bar(rows, args.quiet)
+        try:
+            for lo in range(0, max(rows, 1), chunk):
+                hi = min(lo + chunk, rows)
+                blocks = [f.rows(lo, hi) if f.shape and f.shape[0] == rows else f.rows(0, f.rows_total)
+                          for f in files]
+                acc.update(*blocks)
+                for f in files:
+                    if f.shape and f.shape[0] == rows:
+                        f.release(lo, hi)
+                bar.update(hi - lo)
+        finally:
+            bar.close()
+        value = acc.result()
+    seconds = time.perf_counter() - start
+    if args.json:
+        record = {
+            "loss": spec.name,
+            "value": float(value),
+            "dtype": np.asarray(value).dtype.name,
+            "rows": rows,
+            "chunk_rows": chunk,
+            "chunks": -(-rows // chunk) if rows else 0,
+            "seconds": seconds,
+            "rows_per_second": rows / seconds if seconds > 0 else None,
+            "bytes_read": sum(f.row_bytes * (f.rows_total or 1) for f in files),
+            "options": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in options.items()},
+            "files": [f.path for f in files],
+            "dask": args.dask,
+        }
+        if acc is not None:
+            state = acc.state()
+            record["total"] = state["total"][0] + state["total"][1] + state["total"][2]
+            record["denominator"] = state["denominator"][0] + state["denominator"][1]
+        print(json.dumps(record))
+    else:
+        print(repr(float(value)))
+    return 0
+
+
+def _load_rows(path, lo, hi):
+    """Rows lo:hi of a .npy file (a worker's copy of its block)."""
+    return np.array(np.load(path, mmap_mode="r")[lo:hi])
+
+
+def _evaluate_dask(address, spec, files, options, chunk):
+    import dask
+    import dask.array as da
+    from distributed import Client
+
+    from . import dask as fl_dask
+
+    arrays = []
+    for f in files:
+        path = os.path.abspath(f.path)
+        if not f.shape or f.shape[0] != files[0].rows_total:
+            arrays.append(np.array(f.rows(0, f.rows_total)))
+            continue
+        blocks = []
+        for lo in range(0, f.rows_total, chunk):
+            hi = min(lo + chunk, f.rows_total)
+            blocks.append(da.from_delayed(dask.delayed(_load_rows, pure=True)(path, lo, hi),
+                                          shape=(hi - lo,) + f.shape[1:], dtype=f.dtype))
+        arrays.append(da.concatenate(blocks) if blocks else da.from_array(np.empty(f.shape, f.dtype)))
+    with Client(address):
+        return fl_dask.evaluate(spec.name, *arrays, **options)
