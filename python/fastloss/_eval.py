@@ -24,6 +24,9 @@ from ._api import REGISTRY
 from .streaming import Accumulator
 
 DEFAULT_BLOCK_BYTES = 64 << 20  # rows per block: about this much of the first file
+# Linux 5.14+: map a block's (cached) pages in one call instead of a fault per
+# 64 KB as the kernel reads them (~15 % of the time of a warm-cache block).
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
 
 
 class NpyFile:
@@ -69,18 +72,29 @@ class NpyFile:
         return self.shape[0] if self.shape else None
 
     def rows(self, lo, hi):
-        return self._array[lo:hi] if self.shape else self._array
+        """Rows lo:hi (a view), their pages mapped in one go first."""
+        if not self.shape:
+            return self._array
+        self._advise(_MADV_POPULATE_READ, lo, hi)
+        return self._array[lo:hi]
 
-    def release(self, lo, hi):
-        """Drops rows lo:hi's pages from this process's resident set."""
-        if self._map is None or not self.shape or self.fortran or not hasattr(self._map, "madvise"):
+    def _advise(self, advice, lo, hi):
+        if advice is None or self._map is None or self.fortran or not hasattr(self._map, "madvise"):
             return
         page = mmap.PAGESIZE
         start = self.offset + lo * self.row_bytes
-        stop = self.offset + hi * self.row_bytes
+        stop = min(self.offset + hi * self.row_bytes, len(self._map))
         start -= start % page
         if stop > start:
-            self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
+            try:
+                self._map.madvise(advice, start, stop - start)
+            except OSError:  # an older kernel without this advice: the reads fault the pages in instead
+                pass
+
+    def release(self, lo, hi):
+        """Drops rows lo:hi's pages from this process's resident set."""
+        if self.shape:
+            self._advise(getattr(mmap, "MADV_DONTNEED", None), lo, hi)
 
     def close(self):
         self._array = None

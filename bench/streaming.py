@@ -1,0 +1,143 @@
+#!/usr/bin/env python
+"""Streaming and cluster evaluation: ``fastloss eval`` against the read
+roofline, and ``fastloss.dask.evaluate`` against the same loss written as a
+Dask array expression.
+
+    python bench/streaming.py [--gb 1] [--dask-gb 4] [--threads 2] [--dir DIR] [--no-dask]
+
+1. ``fastloss eval mse_loss x.npy y.npy`` over ``--gb`` GB of float32 (two
+   files, warm page cache: each is read once first), timed in-process (best
+   of 3), next to the in-run read roofline: fastloss's own blocked sum over
+   an in-memory array of the same bytes (best of 5).
+2. On a ``LocalCluster`` of 2 process workers x 1 thread: mse over
+   ``--dask-gb`` GB of float32 in files (blocks of rows memory-mapped by the
+   workers), ``fastloss.dask.evaluate`` vs ``((x - y) ** 2).mean()``
+   (best of 3 each, same arrays, results compared).
+
+Files are written to ``--dir`` (default: a temporary directory, removed at
+the end)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+import fastloss
+from fastloss import _elementwise
+from fastloss._cli import main as cli
+
+COLS = 64  # float32 values per row
+
+
+def _write(path, rows, seed):
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, COLS))
+    rng = np.random.default_rng(seed)
+    step = 1 << 18
+    for lo in range(0, rows, step):
+        arr[lo:lo + step] = rng.standard_normal((min(step, rows - lo), COLS), dtype=np.float32)
+    arr.flush()
+    del arr
+
+
+def _warm(path):
+    with open(path, "rb") as f:
+        while f.read(64 << 20):
+            pass
+
+
+def _best(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_eval(directory, gb, threads):
+    rows = int(gb * 1e9) // (2 * 4 * COLS)
+    x, y = os.path.join(directory, "x.npy"), os.path.join(directory, "y.npy")
+    _write(x, rows, 1)
+    _write(y, rows, 2)
+    for p in (x, y):
+        _warm(p)
+    argv = ["eval", "mse_loss", x, y, "--quiet", "--threads", str(threads)]
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        seconds = _best(lambda: cli(argv), 3)
+    nbytes = 2 * rows * COLS * 4
+    probe = np.ones(2 * rows * COLS, np.float32)
+    fastloss.set_num_threads(threads)
+    roof = _best(lambda: _elementwise.total(probe), 5)
+    del probe
+    print(f"fastloss eval mse_loss over {nbytes / 1e9:.2f} GB float32 (warm cache, {threads} threads): "
+          f"{seconds * 1e3:.0f} ms = {nbytes / seconds / 1e9:.1f} GB/s; read roofline {roof * 1e3:.0f} ms = "
+          f"{nbytes / roof / 1e9:.1f} GB/s; {100 * roof / seconds:.0f} % of roofline")
+    return x, y
+
+
+def _rows_loader(path, lo, hi):
+    return np.load(path, mmap_mode="r")[lo:hi]
+
+
+def bench_dask(directory, gb):
+    import dask
+    import dask.array as da
+    import distributed
+
+    import fastloss.dask
+
+    rows = int(gb * 1e9) // (2 * 4 * COLS)
+    paths = [os.path.join(directory, f"dx{i}.npy") for i in range(2)]
+    for i, p in enumerate(paths):
+        _write(p, rows, 10 + i)
+        _warm(p)
+    block = 1 << 18  # rows: 64 MB per block and file
+    arrays = []
+    for p in paths:
+        parts = [da.from_delayed(dask.delayed(_rows_loader, pure=True)(p, lo, min(lo + block, rows)),
+                                 shape=(min(lo + block, rows) - lo, COLS), dtype=np.float32)
+                 for lo in range(0, rows, block)]
+        arrays.append(da.concatenate(parts))
+    x, y = arrays
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster):
+        ours = fastloss.dask.evaluate("mse_loss", x, y)  # (also warms the workers)
+        expr = ((x - y) ** 2).mean().compute()
+        t_ours = _best(lambda: fastloss.dask.evaluate("mse_loss", x, y), 3)
+        t_expr = _best(lambda: ((x - y) ** 2).mean().compute(), 3)
+    nbytes = 2 * rows * COLS * 4
+    print(f"mse over {nbytes / 1e9:.2f} GB float32 on 2 process workers x 1 thread: fastloss.dask.evaluate "
+          f"{t_ours * 1e3:.0f} ms, Dask array expression {t_expr * 1e3:.0f} ms: {t_expr / t_ours:.1f}x; "
+          f"values {float(ours):.9g} vs {float(expr):.9g} (relative difference {abs(ours - expr) / abs(expr):.1e})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gb", type=float, default=1.0, help="data for fastloss eval (GB, default 1)")
+    parser.add_argument("--dask-gb", type=float, default=4.0, help="data for the Dask comparison (GB, default 4)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for fastloss eval (default 2)")
+    parser.add_argument("--dir", help="where to write the files (default: a temporary directory)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask comparison")
+    args = parser.parse_args()
+    directory = args.dir or tempfile.mkdtemp(prefix="fastloss-bench-")
+    try:
+        x, y = bench_eval(directory, args.gb, args.threads)
+        for p in (x, y):
+            os.remove(p)
+        if not args.no_dask:
+            bench_dask(directory, args.dask_gb)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
