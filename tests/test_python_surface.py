@@ -253,7 +253,7 @@ def test_dir_shows_public_names_only(module):
     mod = importlib.import_module(module)
     names = set(dir(mod))
     dunders = {n for n in names if n.startswith("__") and n.endswith("__")}
-    submodules = {"functional", "streaming", "dask", "torch"} if module == "fastloss" else set()
+    submodules = {"functional", "streaming", "dask", "torch", "jax"} if module == "fastloss" else set()
     assert names - dunders == (set(mod.__all__) - dunders) | submodules
     for name in mod.__all__:
         assert hasattr(mod, name), name

@@ -106,7 +106,7 @@ _apply_isa_env()
 __all__ = list(_functional_all) + ["Accumulator", "nn", "reference", "set_num_threads", "get_num_threads", "show_config", "__version__"]
 
 # Documented submodules that are not in __all__ (imported on use).
-_SUBMODULES = ("functional", "streaming", "dask", "torch")
+_SUBMODULES = ("functional", "streaming", "dask", "torch", "jax")
 
 
 def __dir__():
