@@ -125,3 +125,12 @@ def test_training_loop_follows_torchs_loss_curve():
         a, b = train(ours), train(theirs)
         assert a[-1] < a[0]
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_nn_is_reachable_as_an_attribute():
+    import subprocess
+    import sys
+
+    code = "import fastloss.torch; print(fastloss.torch.nn.MSELoss.__module__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "fastloss.torch.nn", done.stderr[-2000:]

@@ -22,7 +22,7 @@ torch's. torch is optional: importing this module needs it."""
 
 from __future__ import annotations
 
-import functools
+import importlib
 import inspect
 
 import numpy as np
@@ -107,16 +107,9 @@ for _name in _REGISTRY:
 del _name
 
 
-@functools.lru_cache(maxsize=None)
-def _nn():
-    from . import nn
-
-    return nn
-
-
-def __getattr__(attr):  # fastloss.torch.nn without importing it eagerly
+def __getattr__(attr):  # fastloss.torch.nn on first use
     if attr == "nn":
-        return _nn()
+        return importlib.import_module(__name__ + ".nn")
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
