@@ -104,23 +104,3 @@ def test_cli_eval_on_a_cluster(tmp_path, capsys):
     assert code == 0, err
     np.testing.assert_allclose(float(out), fastloss.l1_loss(x, y), rtol=1e-12)
 
-
-def test_readme_example_runs(tmp_path):
-    """README's "Larger than memory / on a cluster" example, as a script."""
-    pytest.importorskip("distributed")
-    import pathlib
-    import re
-    import subprocess
-    import sys
-
-    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-    if not readme.exists():
-        pytest.skip("no README.md next to the tests (an installed copy of the tests)")
-    section = readme.read_text(encoding="utf-8").split("## Larger than memory / on a cluster", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    script = tmp_path / "example.py"
-    script.write_text(code)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    value, one_shot = map(float, done.stdout.split())
-    assert abs(value - one_shot) <= 1e-6 * one_shot
