@@ -1,4 +1,4 @@
-"""The ``fastloss`` command line: ``list``, ``config``, ``check``, ``bench`` and ``eval``.
+"""The ``fastloss`` command line: ``list``, ``config``, ``check``, ``bench``, ``eval`` and ``plot``.
 
     fastloss --version
     fastloss list                      # registered losses
@@ -6,6 +6,7 @@
     fastloss check [--losses ...]      # self-test against fastloss.reference and torch
     fastloss bench [--quick] [...]     # how it measures: python -m pydoc fastloss.bench
     fastloss eval LOSS X.npy Y.npy     # a loss over files of any size (fastloss._eval)
+    fastloss plot LOSS -o out.png      # the loss and its gradient as curves (fastloss._plot)
 
 Everything is driven by the loss registry (``fastloss._api.REGISTRY``).
 ``list``, ``config`` and ``check`` do not import the benchmark (``fastloss.bench``)."""
@@ -450,7 +451,22 @@ def build_parser():
     p.add_argument("--dask", metavar="ADDRESS", help="run the blocks on this dask.distributed scheduler")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval, parser=p)
+
+    p = sub.add_parser("plot", help="a loss and its gradient against the prediction, as an image (matplotlib)")
+    p.add_argument("loss", metavar="LOSS", help="functional name, e.g. huber_loss (fastloss list)")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="fix an option (repeatable); by default the loss's main option is swept (beta, delta, "
+                        "margin ...)")
+    p.add_argument("-o", "--output", required=True, metavar="IMAGE", help="output file (.png, .svg, .pdf ...)")
+    p.add_argument("--dpi", type=_positive, default=120, help="resolution of raster images (default 120)")
+    p.set_defaults(func=_cmd_plot, parser=p)
     return parser
+
+
+def _cmd_plot(args, parser):
+    from . import _plot
+
+    return _plot.run(args, parser)
 
 
 def _cmd_eval(args, parser):
