@@ -650,7 +650,7 @@ def kl_div_backward(input, target, reduction="mean", log_target=False, *, grad_o
 @_quiet
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     """``l = [t != 1] * max(margin - x, 0) + [t != -1] * x`` (torch's
-    ``where``s: t = 1 gives x, t = -1 the hinge, any other target both).
+    ``where`` terms: t = 1 gives x, t = -1 the hinge, any other target both).
 
     ``input`` and ``target`` broadcast together."""
     _check_real("margin", margin)
