@@ -64,6 +64,10 @@ def test_errors():
         fastloss.dask.evaluate("mse_loss", x, da.zeros((10, 4), chunks=5))
 
 
+# JAX (imported by other tests of the session) warns at every os.fork(),
+# from an at-fork handler (an "unraisable" warning): not ours.
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_local_cluster_of_processes(method):
     distributed = pytest.importorskip("distributed")
