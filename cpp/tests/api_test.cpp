@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "fastloss.h"  // the C ABI
 #include "fastloss/fastloss.h"
 
 namespace {
@@ -326,9 +327,82 @@ void check_concurrent_callers() {
 
 }  // namespace
 
+// The C ABI: ids and metadata as the C++ table, status codes and messages
+// instead of exceptions, reductions as torch's (weighted L1/MSE mean divides by
+// the weights' sum), nothing written on an error.
+void check_c_abi() {
+  expect(fastloss_abi_version() == FASTLOSS_ABI_VERSION, "C: ABI version");
+  expect(fastloss_loss_count() == fastloss::kNumLosses, "C: loss count");
+  for (int id = 0; id < fastloss_loss_count(); ++id) {
+    const char *name = nullptr, *options = nullptr;
+    int inputs = -1, grads = -1;
+    expect(fastloss_loss_info(id, &name, &inputs, &grads, &options) == FASTLOSS_OK, "C: loss_info");
+    const fastloss::LossInfo& info = fastloss::loss_info(static_cast<fastloss::Loss>(id));
+    expect(std::strcmp(name, info.name) == 0 && inputs == info.inputs && grads == info.grads &&
+               std::strcmp(options, info.options) == 0 && fastloss_loss_id(name) == id,
+           std::string("C: metadata of ") + info.name);
+  }
+  expect(fastloss_loss_id("no_such_loss") == -1 && fastloss_loss_id(nullptr) == -1, "C: unknown names");
+  expect(fastloss_loss_info(-1, nullptr, nullptr, nullptr, nullptr) == FASTLOSS_ERROR_INVALID_ARGUMENT &&
+             std::strstr(fastloss_last_error(), "loss") != nullptr,
+         "C: bad id");
+
+  std::vector<double> x = {1, -2, 3, 0.5}, y = {0, 0, 1, 1}, w = {1, 2, 3, 4}, out(4, -7.0);
+  fastloss_elementwise_call call;
+  fastloss_call_init(&call);
+  call.ndim = 1;
+  call.shape[0] = 4;
+  call.inputs[0] = {x.data(), {1}};
+  call.inputs[1] = {y.data(), {1}};
+  const int l1 = fastloss_loss_id("l1_loss"), huber = fastloss_loss_id("huber_loss");
+  double value = 0;
+  expect(fastloss_reduce(l1, FASTLOSS_FLOAT64, FASTLOSS_REDUCTION_MEAN, &call, &value) == FASTLOSS_OK &&
+             value == (1 + 2 + 2 + 0.5) / 4,
+         "C: l1 mean");
+  call.weight = {w.data(), {1}};
+  expect(fastloss_reduce(l1, FASTLOSS_FLOAT64, FASTLOSS_REDUCTION_MEAN, &call, &value) == FASTLOSS_OK &&
+             value == (1 * 1 + 2 * 2 + 3 * 2 + 4 * 0.5) / 10,
+         "C: weighted l1 mean divides by the weights' sum");
+  call.options[0] = 1.0;  // delta
+  expect(fastloss_reduce(huber, FASTLOSS_FLOAT64, FASTLOSS_REDUCTION_MEAN, &call, &value) == FASTLOSS_OK &&
+             value == (1 * 0.5 + 2 * 1.5 + 3 * 1.5 + 4 * 0.125) / 4,
+         "C: weighted huber mean divides by the count");
+  expect(fastloss_reduce(huber, FASTLOSS_FLOAT64, FASTLOSS_REDUCTION_SUM, &call, &value) == FASTLOSS_OK &&
+             value == 1 * 0.5 + 2 * 1.5 + 3 * 1.5 + 4 * 0.125,
+         "C: huber sum");
+  // Errors: status, message naming the argument, nothing written.
+  call.loss_out = {out.data(), {1}};
+  call.ndim = 9;
+  expect(fastloss_elementwise(l1, FASTLOSS_FLOAT64, &call, nullptr) == FASTLOSS_ERROR_INVALID_ARGUMENT &&
+             std::strstr(fastloss_last_error(), "ndim") != nullptr && out[0] == -7.0,
+         "C: ndim error, nothing written");
+  call.ndim = 1;
+  expect(fastloss_elementwise(l1, static_cast<fastloss_dtype>(5), &call, nullptr) ==
+                 FASTLOSS_ERROR_INVALID_ARGUMENT && std::strstr(fastloss_last_error(), "dtype") != nullptr,
+         "C: dtype error");
+  expect(fastloss_elementwise(l1, FASTLOSS_FLOAT64, nullptr, nullptr) == FASTLOSS_ERROR_INVALID_ARGUMENT,
+         "C: NULL call");
+  expect(fastloss_reduce(l1, FASTLOSS_FLOAT64, FASTLOSS_REDUCTION_NONE, &call, &value) ==
+             FASTLOSS_ERROR_INVALID_ARGUMENT, "C: reduce needs mean or sum");
+  std::vector<double> p = {0.5, 1.5, 0.25, 0.75};  // BCE input outside [0, 1]: a value error after the call
+  call.inputs[0] = {p.data(), {1}};
+  call.weight = {};
+  call.loss_out = {};
+  call.options[0] = 0;
+  expect(fastloss_elementwise(fastloss_loss_id("binary_cross_entropy"), FASTLOSS_FLOAT64, &call, nullptr) ==
+             FASTLOSS_ERROR_VALUE, "C: BCE range check");
+  expect(fastloss_select_isa("no-such-isa") == FASTLOSS_ERROR_INVALID_ARGUMENT &&
+             fastloss_select_isa(fastloss_current_isa()) == FASTLOSS_OK, "C: select_isa");
+  const int threads = fastloss_get_num_threads();
+  fastloss_set_num_threads(-3);
+  expect(fastloss_get_num_threads() == 1, "C: thread count clamped");
+  fastloss_set_num_threads(threads);
+}
+
 int main() {
   check_errors();
   check_concurrent_callers();
+  check_c_abi();
   const struct {
     int64_t rows, cols;
   } shapes[] = {{1, 1}, {1, 17}, {3, 8193}, {64, 1000}, {37, 777}, {7, 0}};

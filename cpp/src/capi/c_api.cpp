@@ -1,0 +1,192 @@
+// The C ABI (cpp/include/fastloss.h) over the C++ API: argument checks the C
+// side needs (null pointers, ids, ranges), exceptions turned into status codes
+// and a thread-local message.
+#include "fastloss.h"
+
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "fastloss/fastloss.h"
+
+#ifndef FASTLOSS_VERSION_STRING
+#define FASTLOSS_VERSION_STRING "0.0.0"
+#endif
+
+namespace {
+
+thread_local std::string g_last_error;
+
+fastloss_status fail(fastloss_status status, const std::string& message) {
+  g_last_error = message;
+  return status;
+}
+
+// Runs f (which may throw), mapping exceptions to status codes.
+template <class F>
+fastloss_status guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(FASTLOSS_ERROR_INTERNAL, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(FASTLOSS_ERROR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(FASTLOSS_ERROR_INTERNAL, "unknown error");
+  }
+}
+
+static_assert(FASTLOSS_MAX_DIMS == fastloss::kMaxDims, "C and C++ dimension limits differ");
+static_assert(FASTLOSS_MAX_INPUTS == fastloss::kMaxInputs, "C and C++ input limits differ");
+static_assert(FASTLOSS_MAX_GRADS == fastloss::kMaxGrads, "C and C++ gradient limits differ");
+static_assert(FASTLOSS_MAX_OPTIONS == fastloss::kMaxOptions, "C and C++ option limits differ");
+
+void copy_array(const fastloss_array& in, fastloss::StridedArray& out) {
+  out.data = in.data;
+  std::memcpy(out.strides, in.strides, sizeof out.strides);
+}
+
+fastloss::ElementwiseCall to_cpp(const fastloss_elementwise_call& c) {
+  fastloss::ElementwiseCall call;
+  call.ndim = c.ndim;
+  std::memcpy(call.shape, c.shape, sizeof call.shape);
+  for (int k = 0; k < FASTLOSS_MAX_INPUTS; ++k) copy_array(c.inputs[k], call.inputs[k]);
+  copy_array(c.weight, call.weight);
+  copy_array(c.grad_output, call.grad_output);
+  copy_array(c.loss_out, call.loss_out);
+  for (int k = 0; k < FASTLOSS_MAX_GRADS; ++k) copy_array(c.grads[k], call.grads[k]);
+  call.want_value = c.want_value != 0;
+  call.want_grad = c.want_grad != 0;
+  call.grad_scale = c.grad_scale;
+  std::memcpy(call.options, c.options, sizeof call.options);
+  return call;
+}
+
+fastloss_status check_loss(int loss) {
+  if (loss < 0 || loss >= fastloss::kNumLosses)
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT,
+                "loss: unknown id " + std::to_string(loss) + " (0 .. " + std::to_string(fastloss::kNumLosses - 1) + ")");
+  return FASTLOSS_OK;
+}
+
+fastloss_status check_dtype(int dtype) {
+  if (dtype != FASTLOSS_FLOAT32 && dtype != FASTLOSS_FLOAT64)
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "dtype: expected FASTLOSS_FLOAT32 or FASTLOSS_FLOAT64, got " +
+                                                     std::to_string(dtype));
+  return FASTLOSS_OK;
+}
+
+fastloss_status run(int loss, fastloss_dtype dtype, const fastloss::ElementwiseCall& call, fastloss_totals* out) {
+  const fastloss::Totals t =
+      fastloss::elementwise(static_cast<fastloss::Loss>(loss), static_cast<fastloss::DType>(dtype), call);
+  if (out != nullptr) {
+    out->loss = t.loss;
+    out->weight = t.weight;
+    out->errors = t.errors;
+  }
+  if (t.errors != 0)
+    return fail(FASTLOSS_ERROR_VALUE, std::string(fastloss::loss_info(static_cast<fastloss::Loss>(loss)).name) +
+                                          ": an input value is outside what the loss accepts (check bits " +
+                                          std::to_string(t.errors) + ")");
+  return FASTLOSS_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+int fastloss_abi_version(void) { return FASTLOSS_ABI_VERSION; }
+
+const char* fastloss_version(void) { return FASTLOSS_VERSION_STRING; }
+
+const char* fastloss_last_error(void) { return g_last_error.c_str(); }
+
+int fastloss_loss_count(void) { return fastloss::kNumLosses; }
+
+int fastloss_loss_id(const char* name) {
+  if (name == nullptr) return -1;
+  for (int id = 0; id < fastloss::kNumLosses; ++id)
+    if (std::strcmp(fastloss::loss_info(static_cast<fastloss::Loss>(id)).name, name) == 0) return id;
+  return -1;
+}
+
+fastloss_status fastloss_loss_info(int id, const char** name, int* inputs, int* grads, const char** options) {
+  if (fastloss_status s = check_loss(id)) return s;
+  const fastloss::LossInfo& info = fastloss::loss_info(static_cast<fastloss::Loss>(id));
+  if (name) *name = info.name;
+  if (inputs) *inputs = info.inputs;
+  if (grads) *grads = info.grads;
+  if (options) *options = info.options;
+  return FASTLOSS_OK;
+}
+
+void fastloss_call_init(fastloss_elementwise_call* call) {
+  if (call == nullptr) return;
+  std::memset(call, 0, sizeof *call);
+  call->want_value = 1;
+  call->grad_scale = 1.0;
+}
+
+fastloss_status fastloss_elementwise(int loss, fastloss_dtype dtype, const fastloss_elementwise_call* call,
+                                     fastloss_totals* totals) {
+  if (fastloss_status s = check_loss(loss)) return s;
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  return guarded([&] { return run(loss, dtype, to_cpp(*call), totals); });
+}
+
+fastloss_status fastloss_reduce(int loss, fastloss_dtype dtype, fastloss_reduction reduction,
+                                const fastloss_elementwise_call* call, double* value) {
+  if (fastloss_status s = check_loss(loss)) return s;
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (value == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "value: NULL");
+  if (reduction != FASTLOSS_REDUCTION_MEAN && reduction != FASTLOSS_REDUCTION_SUM)
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "reduction: expected FASTLOSS_REDUCTION_MEAN or _SUM (a 'none' "
+                                                 "call writes loss_out with fastloss_elementwise)");
+  return guarded([&] {
+    fastloss::ElementwiseCall c = to_cpp(*call);
+    c.want_value = true;
+    c.want_grad = false;
+    c.loss_out = fastloss::StridedArray{};
+    fastloss_totals t{};
+    const fastloss_status s = run(loss, dtype, c, &t);
+    if (s != FASTLOSS_OK) return s;
+    if (reduction == FASTLOSS_REDUCTION_SUM) {
+      *value = t.loss;
+      return FASTLOSS_OK;
+    }
+    // torch 2.13: weighted L1/MSE means divide by the sum of the weights, every other by the count.
+    const auto id = static_cast<fastloss::Loss>(loss);
+    double denominator;
+    if (c.weight.data != nullptr && (id == fastloss::Loss::L1 || id == fastloss::Loss::Mse)) {
+      denominator = t.weight;
+    } else {
+      denominator = 1;
+      for (int d = 0; d < c.ndim; ++d) denominator *= static_cast<double>(c.shape[d]);
+    }
+    *value = t.loss / denominator;  // IEEE: 0/0 is NaN (the mean of nothing), as torch
+    return FASTLOSS_OK;
+  });
+}
+
+void fastloss_set_num_threads(int n) { fastloss::set_num_threads(n < 1 ? 1 : n); }
+
+int fastloss_get_num_threads(void) { return fastloss::get_num_threads(); }
+
+const char* fastloss_current_isa(void) { return fastloss::current_isa(); }
+
+fastloss_status fastloss_select_isa(const char* name) {
+  if (name == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "name: NULL");
+  if (!fastloss::select_isa(name))
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, std::string("name: instruction set '") + name +
+                                                     "' is not available (" + fastloss::available_isas() + ")");
+  return FASTLOSS_OK;
+}
+
+}  // extern "C"
