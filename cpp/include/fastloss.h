@@ -91,7 +91,9 @@ void fastloss_call_init(fastloss_elementwise_call* call);
 /* Runs one element-wise call; `totals` (may be NULL) receives its sums. A
  * failed value check (errors != 0) is reported as FASTLOSS_ERROR_VALUE after
  * the call (arrays written by then hold the loss's NaN/clamped values). */
-fastloss_status fastloss_elementwise(int loss, fastloss_dtype dtype, const fastloss_elementwise_call* call,
+/* dtype and reduction are ints holding the enum constants above (any other
+ * value is an error, not undefined behaviour). */
+fastloss_status fastloss_elementwise(int loss, int dtype, const fastloss_elementwise_call* call,
                                      fastloss_totals* totals);
 
 /* The reduced loss of a call (want_value; loss_out ignored) as torch computes
@@ -99,8 +101,8 @@ fastloss_status fastloss_elementwise(int loss, fastloss_dtype dtype, const fastl
  * count, or by the sum of the weights for weighted l1_loss and mse_loss (as
  * torch 2.13). For gradients of a 'mean', pass grad_scale = 1 / that
  * denominator in a want_grad call. */
-fastloss_status fastloss_reduce(int loss, fastloss_dtype dtype, fastloss_reduction reduction,
-                                const fastloss_elementwise_call* call, double* value);
+fastloss_status fastloss_reduce(int loss, int dtype, int reduction, const fastloss_elementwise_call* call,
+                                double* value);
 
 /* Threads (clamped to [1, 4 x the CPUs this process may use]). */
 void fastloss_set_num_threads(int n);

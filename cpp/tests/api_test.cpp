@@ -377,7 +377,7 @@ void check_c_abi() {
              std::strstr(fastloss_last_error(), "ndim") != nullptr && out[0] == -7.0,
          "C: ndim error, nothing written");
   call.ndim = 1;
-  expect(fastloss_elementwise(l1, static_cast<fastloss_dtype>(5), &call, nullptr) ==
+  expect(fastloss_elementwise(l1, 5, &call, nullptr) ==
                  FASTLOSS_ERROR_INVALID_ARGUMENT && std::strstr(fastloss_last_error(), "dtype") != nullptr,
          "C: dtype error");
   expect(fastloss_elementwise(l1, FASTLOSS_FLOAT64, nullptr, nullptr) == FASTLOSS_ERROR_INVALID_ARGUMENT,

@@ -81,7 +81,7 @@ fastloss_status check_dtype(int dtype) {
   return FASTLOSS_OK;
 }
 
-fastloss_status run(int loss, fastloss_dtype dtype, const fastloss::ElementwiseCall& call, fastloss_totals* out) {
+fastloss_status run(int loss, int dtype, const fastloss::ElementwiseCall& call, fastloss_totals* out) {
   const fastloss::Totals t =
       fastloss::elementwise(static_cast<fastloss::Loss>(loss), static_cast<fastloss::DType>(dtype), call);
   if (out != nullptr) {
@@ -132,7 +132,7 @@ void fastloss_call_init(fastloss_elementwise_call* call) {
   call->grad_scale = 1.0;
 }
 
-fastloss_status fastloss_elementwise(int loss, fastloss_dtype dtype, const fastloss_elementwise_call* call,
+fastloss_status fastloss_elementwise(int loss, int dtype, const fastloss_elementwise_call* call,
                                      fastloss_totals* totals) {
   if (fastloss_status s = check_loss(loss)) return s;
   if (fastloss_status s = check_dtype(dtype)) return s;
@@ -140,8 +140,8 @@ fastloss_status fastloss_elementwise(int loss, fastloss_dtype dtype, const fastl
   return guarded([&] { return run(loss, dtype, to_cpp(*call), totals); });
 }
 
-fastloss_status fastloss_reduce(int loss, fastloss_dtype dtype, fastloss_reduction reduction,
-                                const fastloss_elementwise_call* call, double* value) {
+fastloss_status fastloss_reduce(int loss, int dtype, int reduction, const fastloss_elementwise_call* call,
+                                double* value) {
   if (fastloss_status s = check_loss(loss)) return s;
   if (fastloss_status s = check_dtype(dtype)) return s;
   if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
