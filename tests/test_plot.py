@@ -20,8 +20,11 @@ def test_curves_are_the_kernels(name):
         assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad)), label
     # the first curve against the reference, at the setup's points
     setup = _plot.SETUPS[name]
-    arrays = {spec.arrays[0]: x, **{n: (setup.others[n] if n == "var" else np.full_like(x, setup.others[n]))
-                                    for n in spec.arrays[1:]}}
+    if setup.make is not None:
+        arrays = setup.make(x)
+    else:
+        arrays = {spec.arrays[0]: x, **{n: (setup.others[n] if n == "var" else np.full_like(x, setup.others[n]))
+                                        for n in spec.arrays[1:]}}
     opts = {setup.sweep[0]: setup.sweep[1][0]} if setup.sweep else {}
     expected = getattr(fastloss.reference, name)(**arrays, **opts, reduction="none")
     np.testing.assert_allclose(lines[0][1], expected, rtol=1e-10, atol=1e-12)

@@ -23,6 +23,11 @@ class Setup:
     others: dict  # the other array arguments: fixed values
     sweep: tuple = ()  # (option name, values) drawn as separate curves
     xlabel: str = "input"
+    # Losses whose arrays are not element-wise (a class axis, sequences):
+    # make(x) -> {argument: array} with one row per point x, and pick(grad)
+    # -> the gradient's entry that x moves (one per point).
+    make: object = None
+    pick: object = None
 
 
 SETUPS = {
@@ -53,10 +58,13 @@ def curves(name, options=None, points=401):
     spec, setup = REGISTRY[name], SETUPS[name]
     options = dict(options or {})
     x = np.linspace(*setup.x, points)
-    arrays = {spec.arrays[0]: x}
-    for n in spec.arrays[1:]:
-        value = setup.others[n]
-        arrays[n] = value if n == "var" else np.full_like(x, value)
+    if setup.make is not None:
+        arrays = setup.make(x)
+    else:
+        arrays = {spec.arrays[0]: x}
+        for n in spec.arrays[1:]:
+            value = setup.others[n]
+            arrays[n] = value if n == "var" else np.full_like(x, value)
     sweep_name, values = setup.sweep if setup.sweep else (None, (None,))
     if sweep_name in options:
         values = (options[sweep_name],)
@@ -68,6 +76,8 @@ def curves(name, options=None, points=401):
         opts["reduction"] = "none"
         loss, grad = spec.value_and_grad(**arrays, **opts)
         grad = grad[0] if isinstance(grad, tuple) else grad
+        if setup.pick is not None:
+            grad = setup.pick(grad)
         label = ", ".join(f"{k}={opts[k]!r}" for k in sorted(opts) if k != "reduction") or name
         result.append((label, loss, grad))
     return x, result
