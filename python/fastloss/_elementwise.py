@@ -126,6 +126,54 @@ def _to_input(grad, x, out):
 TABLE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.losses()}
 
 
+def _plain(a, dtype, shape):
+    return type(a) is np.ndarray and a.dtype is dtype and a.shape == shape and a.flags.aligned
+
+
+def _plain_call(lid, mode, arrays, grads, reduction, weight, options, divisor, checks):
+    """evaluate_table's common case without its general machinery: every
+    array an aligned native float32/float64 ndarray of one dtype and one
+    shape (no broadcasting, conversion or flattening), no grad_output, no
+    out=. Returns None for anything else (the general path handles it)."""
+    first = arrays[0]
+    dtype, shape = first.dtype, first.shape
+    if (dtype is not v._F32 and dtype is not v._F64) or len(shape) > v.MAX_DIMS:
+        return None
+    arrays = list(arrays)
+    for k in range(1, len(arrays)):
+        a = arrays[k]
+        if type(a) is np.ndarray and a.shape == () and a.dtype is dtype and shape:
+            # a 0-d operand (bce_with_logits' absent pos_weight): read with stride 0
+            arrays[k] = a = np.ndarray(shape, dtype, buffer=a, strides=(0,) * len(shape))
+        if not _plain(a, dtype, shape):
+            return None
+    if not _plain(first, dtype, shape):
+        return None
+    kw = None
+    if weight is not None:
+        kw = weight[1]
+        if type(weight[0]) is not np.ndarray or not _plain(kw, dtype, shape):
+            return None
+    want_grad = mode != FORWARD
+    if want_grad and any(i is None for i in grads):
+        return None
+    numel = first.size
+    denom = (numel if divisor is None else divisor) if reduction == v.MEAN else 1
+    loss_out = np.empty(shape, dtype) if (reduction == v.NONE and mode != BACKWARD) else None
+    bufs = tuple(np.empty(shape, dtype) for _ in grads) if want_grad else ()
+    scale = v.divide(1.0, denom) if (want_grad and reduction == v.MEAN) else 1.0
+    s, _, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, tuple(arrays), kw, None, loss_out,
+                                          bufs, tuple(float(o) for o in options))
+    if errors:
+        bit = (errors & -errors).bit_length() - 1
+        raise ValueError(checks[bit])
+    value = None if mode == BACKWARD else _value(loss_out, s, shape, reduction, denom, dtype)
+    if not want_grad:
+        return value
+    grad = bufs[0] if len(bufs) == 1 else bufs
+    return grad if mode == BACKWARD else (value, grad)
+
+
 def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_output=None, out=None,
                    options=(), divisor=None, checks=()):
     """Runs the table loss ``name`` (any number of inputs and gradients).
@@ -145,6 +193,10 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
     tuple when ``grads`` has several entries) or both."""
     lid, _, _, _ = TABLE[name]
     arrays = [a for _, _, a in operands]
+    if grad_output is None and out is None and mode != PARTIAL:
+        plain = _plain_call(lid, mode, arrays, grads, reduction, weight, options, divisor, checks)
+        if plain is not None:
+            return plain
     shape = arrays[0].shape
     for a in arrays[1:] + ([weight[1]] if weight is not None else []):
         shape = v.broadcast_shapes(shape, a.shape)

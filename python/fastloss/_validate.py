@@ -84,7 +84,8 @@ def _torch_tensor(obj):
 
 
 def _is_bfloat16(dtype):
-    return dtype.name == "bfloat16"
+    # (kind first: dtype.name is slow, and ml_dtypes' bfloat16 is kind 'V')
+    return dtype.kind == "V" and dtype.name == "bfloat16"
 
 
 def is_float(dtype):
@@ -309,6 +310,8 @@ def option_fits(value, name, operands):
     finite value beyond that dtype's range is torch's RuntimeError ("value
     cannot be converted to type float without overflow"): ValueError here.
     ``operands`` are the loss's ``(name, given object, ndarray)`` triples."""
+    if not abs(value) > 65504.0:  # fits every dtype (float16's max); NaN too
+        return value
     dtype, _ = result_dtype(*((obj, arr) for _, obj, arr in operands))
     finfo = np.finfo(dtype) if not _is_bfloat16(dtype) else _bfloat16_finfo(dtype)
     if math.isfinite(value) and abs(value) > float(finfo.max):

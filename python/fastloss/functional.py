@@ -239,6 +239,12 @@ binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_value_
 )
 
 
+_ONES = {np.dtype(np.float32): np.ones((), np.float32), np.dtype(np.float64): np.ones((), np.float64)}
+for _one in _ONES.values():
+    _one.flags.writeable = False
+del _one
+
+
 def _binary_cross_entropy_with_logits(mode, grad_output, out, input, target, weight=None, reduction="mean",
                                       pos_weight=None):
     r"""Binary cross entropy on logits, computed stably for any ``|x|``:
@@ -256,7 +262,9 @@ def _binary_cross_entropy_with_logits(mode, grad_output, out, input, target, wei
     _same_shape(ops)
     w = _into(weight, "weight", ops[0][2].shape)
     pw = _into(pos_weight, "pos_weight", ops[0][2].shape)
-    ops.append(("pos_weight",) + (pw if pw is not None else (1.0, np.ones((), np.float32))))
+    x = ops[0][2]
+    ones = _ONES.get(x.dtype, _ONES[np.dtype(np.float32)])  # absent: 1, read with stride 0
+    ops.append(("pos_weight",) + (pw if pw is not None else (1.0, ones)))
     return _ew.evaluate_table("binary_cross_entropy_with_logits", mode, ops, (0,), red, weight=w,
                               grad_output=grad_output, out=out, options=(pw is not None,))
 
@@ -363,9 +371,13 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
         raise TypeError(f"var: expected an array or a float, got {type(var).__name__}")
     else:
         name, obj, varr = _operand(var, "var", differentiable=True)
-        with np.errstate(invalid="ignore"):
-            if np.any(varr < 0):
-                raise ValueError("var: has negative entries")
+        if varr.dtype.kind == "f":
+            negative = (varr < 0).any()  # (NaN compares False, silently)
+        else:
+            with np.errstate(invalid="ignore"):  # bfloat16 comparisons may warn on NaN
+                negative = np.any(varr < 0)
+        if negative:
+            raise ValueError("var: has negative entries")
         if varr.shape != x.shape:
             if x.shape[:-1] == varr.shape:
                 varr = varr[..., np.newaxis]  # one variance per row
