@@ -541,6 +541,179 @@ margin_ranking_loss, margin_ranking_loss_backward, margin_ranking_loss_value_and
 
 
 
+# ------------------------------------------------------------ class-axis losses
+#
+# The row-wise driver (cpp/src/simd/rowwise_driver.h) reads (C), (N, C) and
+# (N, C, d1..dk) inputs in place, the class axis at any stride, and integer
+# targets of any width as they are. Shapes and errors follow torch 2.13;
+# where torch raises RuntimeError fastloss raises ValueError (shapes,
+# values), TypeError (dtypes) or IndexError (a class index out of range).
+
+from . import _rowwise as _rw  # noqa: E402
+
+
+def _class_axis_input(input, name="input"):
+    x = _v.check_float(_v.as_array(input, name), name)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected 1 or more dimensions (got 0)")
+    if x.ndim == 1:
+        return x, (1, x.shape[0], 1), ()
+    return x, (x.shape[0], x.shape[1], _rw.numel(x.shape[2:])), (x.shape[0],) + x.shape[2:]
+
+
+def _index_target_shape(t, x, loss_shape):
+    """A class-index target's shape: input's without the class axis (a 1-D
+    input takes a 0-d or one-element target)."""
+    if x.ndim == 1:
+        if t.size != 1 or t.ndim > 1:
+            raise ValueError(f"target: a 1-D input takes one class index, got shape {t.shape}")
+        return
+    if t.ndim < 1 or t.shape[0] != x.shape[0]:
+        raise ValueError(f"target: expected input batch_size ({x.shape[0]}) to match target batch_size "
+                         f"({t.shape[0] if t.ndim else 'a 0-d target'})")
+    if t.shape != tuple(loss_shape):
+        raise ValueError(f"target: expected shape {tuple(loss_shape)}, got {t.shape}")
+
+
+def _class_loss(name, mode, grad_output, out, input, target, weight, reduction, options, *, probabilities_ok):
+    red = _v.reduction(reduction)
+    x, cube, loss_shape = _class_axis_input(input)
+    t = _v.as_array(target, "target")
+    probs = probabilities_ok and _v.is_float(t.dtype)
+    wobj = _v.as_array(weight, "weight") if weight is not None else None
+    if wobj is not None:
+        _v.check_real(wobj, "weight")
+    pairs = [(input, x), (weight, wobj)] + ([(target, t)] if probs else [])
+    rdtype, kdtype = _v.result_dtype(*pairs)
+    if probs:
+        if t.shape != x.shape:
+            raise ValueError(f"target: probability targets must have input's shape {x.shape}, got {t.shape}")
+        kt = _v.for_kernel(t, kdtype, t.shape)
+        kt = _rw.as_cube(kt, cube)
+    else:
+        if _v.is_float(t.dtype) or t.dtype.kind == "b":
+            raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+        kt = _rw.index_target(_v.check_real(t, "target"))
+        _index_target_shape(kt, x, loss_shape)
+        kt = _rw.as_cube(kt, (cube[0], cube[2]))
+    kw = _rw.class_weight(weight, cube[1], kdtype)
+    return _rw.evaluate(name, mode, x, cube, loss_shape, kt, red, kdtype=kdtype, rdtype=rdtype, weight=kw,
+                        grad_output=grad_output, out=out, options=options,
+                        sources=(x, t, wobj))
+
+
+def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_index=-100, reduction="mean",
+                   label_smoothing=0.0):
+    r"""Cross entropy of logits ``input`` against class indices or class
+    probabilities, with ``lp = log_softmax(input)`` along the class axis:
+
+    * class indices ``y``: ``l = (1 - e) * (-w[y] * lp[y]) + (e / C) * sum_c(-w[c] * lp[c])``
+      (``e = label_smoothing``); ``'mean'`` divides by ``sum(w[y])`` over
+      the rows whose target is not ``ignore_index`` (NaN when there are none;
+      ignored rows have loss 0 and gradient 0);
+    * probabilities ``t`` (a float target of ``input``'s shape):
+      ``l = -sum_c(w[c] * t'[c] * lp[c])`` with ``t' = (1 - e) * t + e / C``;
+      ``'mean'`` divides by the number of rows (class weights do not count);
+      ``ignore_index >= 0`` raises ValueError (torch).
+
+    Shapes: ``input`` (C), (N, C) or (N, C, d1, ..., dk) — read in place, the
+    class axis at any stride; a class-index ``target`` has input's shape
+    without the class axis (any integer dtype); ``weight`` (C,). A class index
+    outside [0, C) other than ``ignore_index`` raises IndexError naming it;
+    ``label_smoothing > 1`` raises ValueError.
+
+    Gradient w.r.t. input: ``(w[y] (1 - e) + (e / C) sum(w)) * softmax - w[y] (1 - e) onehot(y) - (e / C) w``
+    (probabilities: ``sum(w t') * softmax - w t'``), from the same pass."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    label_smoothing = _v.real_number(label_smoothing, "label_smoothing")
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) and ignore_index >= 0:
+        raise ValueError("ignore_index: is not supported for floating point (probability) targets")
+    return _class_loss("cross_entropy", mode, grad_output, out, input, target, weight, reduction,
+                       (ignore_index, label_smoothing), probabilities_ok=True)
+
+
+def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    import jax
+
+    axis = 0 if input.ndim == 1 else 1
+    lp = jax.nn.log_softmax(input, axis=axis)
+    C = input.shape[axis]
+    wshape = [1] * input.ndim
+    wshape[axis] = C
+    w = jnp.ones(C, input.dtype) if weight is None else weight
+    wb = w.reshape(wshape)
+    if jnp.issubdtype(target.dtype, jnp.floating):
+        tt = target * (1 - label_smoothing) + label_smoothing / C
+        value = -(tt * wb * lp).sum(axis)
+        return _jax_reduce(jnp, value, reduction)
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    lpy = jnp.take_along_axis(lp, jnp.expand_dims(y, axis), axis).squeeze(axis)
+    wy = jnp.where(valid, w[y], 0)
+    value = -wy * lpy
+    if label_smoothing:
+        smooth = jnp.where(valid, -(wb * lp).sum(axis), 0)
+        value = (1 - label_smoothing) * value + label_smoothing / C * smooth
+    return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+def _class_sample(rng, size, dtype, classes=100):
+    rows = max(1, size // classes)
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = rng.integers(0, classes, rows)
+    return (x, y), {}
+
+
+cross_entropy, cross_entropy_backward, cross_entropy_value_and_grad = _export(
+    define(_cross_entropy, class_name="CrossEntropyLoss", family="classification", grads=("input",),
+           sample=_class_sample, class_options=("weight", "ignore_index", "reduction", "label_smoothing"),
+           torch="cross_entropy", jax=_cross_entropy_jax)
+)
+
+
+def _nll_loss(mode, grad_output, out, input, target, weight=None, ignore_index=-100, reduction="mean"):
+    r"""Negative log likelihood of log-probabilities ``input`` (not
+    renormalised): ``l = -w[y] * input[y]``.
+
+    Shapes as :func:`cross_entropy`'s class-index form: ``input`` (C), (N, C)
+    or (N, C, d1, ..., dk) (the K-dim form is torch's NLLLoss2d), ``target``
+    input's shape without the class axis, any integer dtype; ``weight`` (C,).
+    ``'mean'`` divides by ``sum(w[y])`` over the rows not ``ignore_index``
+    (NaN when there are none). An index outside [0, C) other than
+    ``ignore_index`` raises IndexError naming it.
+
+    Gradient w.r.t. input: ``-w[y]`` at ``y``, 0 elsewhere (0 for ignored rows)."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    return _class_loss("nll_loss", mode, grad_output, out, input, target, weight, reduction, (ignore_index,),
+                       probabilities_ok=False)
+
+
+def _nll_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean"):
+    axis = 0 if input.ndim == 1 else 1
+    C = input.shape[axis]
+    w = jnp.ones(C, input.dtype) if weight is None else weight
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    xy = jnp.take_along_axis(input, jnp.expand_dims(y, axis), axis).squeeze(axis)
+    wy = jnp.where(valid, w[y], 0)
+    return _jax_reduce(jnp, -wy * xy, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+def _nll_sample(rng, size, dtype, classes=100):
+    (x, y), _ = _class_sample(rng, size, dtype, classes)
+    x = x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True)).astype(dtype)
+    return (x, y), {}
+
+
+nll_loss, nll_loss_backward, nll_loss_value_and_grad = _export(
+    define(_nll_loss, class_name="NLLLoss", family="classification", grads=("input",), sample=_nll_sample,
+           class_options=("weight", "ignore_index", "reduction"), torch="nll_loss", jax=_nll_jax)
+)
+
+
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})
