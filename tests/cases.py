@@ -59,7 +59,8 @@ class Arg:
         'special' (grid plus NaN/inf/0/extremes where the loss accepts them).
     shape: which shape it takes in ``Case.make``: 'input' (the shape asked
         for), 'target' (``target_shape``), 'last' (input's last dimension:
-        a per-class ``pos_weight``).
+        a per-class ``pos_weight``), 'rows' (input's shape without the
+        class axis 1: class-index targets), 'classes' (the class axis: weights).
     optional: a keyword array (``weight``, ``pos_weight``): passed only when
         ``Case.make(..., weighted=True)``.
     """
@@ -68,6 +69,7 @@ class Arg:
     values: Callable
     shape: str = "input"
     optional: bool = False
+    index_dtype: object = None  # class indices of this dtype (values() gives u in [0, 1) per index)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +78,9 @@ class Case:
 
     kind: "elementwise" — every generic test of test_matrix.py,
         test_errors.py, test_determinism.py, test_accuracy.py, test_torch.py
-        and test_fuzz.py applies.
+        and test_fuzz.py applies; "classification" — a class-axis loss on the
+        row-wise driver: test_classification.py's tests apply (input shapes
+        (C), (N, C), (N, C, d1..dk), class-index targets of any width).
     args: the array arguments (:class:`Arg`), torch's positional ones first,
         in torch's order, then the optional keyword ones.
     option_sets: option dicts (besides ``reduction``) to sweep, chosen so the
@@ -183,9 +187,19 @@ class Case:
                 s = tuple(target_shape)
             elif arg.shape == "last":
                 s = shape[-1:]
+            elif arg.shape == "rows":  # input's shape without the class axis (axis 1; axis 0 of a 1-D input)
+                s = () if len(shape) == 1 else shape[:1] + shape[2:]
+            elif arg.shape == "classes":  # one value per class
+                s = shape[:1] if len(shape) == 1 else shape[1:2]
             else:
                 s = shape
             d = target_dtype if arg.name == "target" and target_dtype is not None else dtype
+            if arg.index_dtype is not None:  # class indices: values() gives u in [0, 1), or -1 for "ignore"
+                u = arg.values(rng, s, values)
+                classes = shape[0] if len(shape) == 1 else shape[1]
+                d = target_dtype if target_dtype is not None else arg.index_dtype
+                arrays[arg.name] = np.where(u < 0, IGNORE_INDEX, np.floor(u * classes)).astype(d)
+                continue
             arrays[arg.name] = _cast(arg.values(rng, s, values), d)
         return arrays
 
@@ -393,6 +407,33 @@ def _ranking_value(a, o):
     return np.abs(a["target"]) * (np.abs(a["input1"]) + np.abs(a["input2"])) + abs(o.get("margin", 0.0))
 
 
+IGNORE_INDEX = -100  # torch's default ignore_index: _class_u's -1 entries become it
+
+
+def _class_u(rng, shape, kind):
+    """Class-index draws: u in [0, 1) (Case.make scales by the class count);
+    'special' makes about one in eight of them ignore_index (-1 here)."""
+    u = rng.random(shape)
+    if kind == "special":
+        u = np.where(rng.random(shape) < 0.125, -1.0, u)
+    return u
+
+
+def _logits_rows(rng, shape, kind):
+    return sample_values(rng, shape, kind) * (2.0 if kind == "normal" else 1.0)
+
+
+def _log_prob_rows(rng, shape, kind):
+    x = sample_values(rng, shape, kind)
+    if kind == "special":
+        return x
+    axis = 0 if len(shape) == 1 else 1
+    if not shape or 0 in shape:
+        return x
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
 def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=True):
     args = (Arg("input", _real), Arg("target", _real, "target"))
     if weighted:
@@ -495,6 +536,29 @@ CASES = {
             shape_errors=(({"target": (5,)}, "target"),),
         ),
         Case(
+            "cross_entropy",
+            (Arg("input", _logits_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"label_smoothing": 0.2}, {"ignore_index": 1}, {"label_smoothing": 1.0}),
+            ({}, {"label_smoothing": 0.2}),
+            (({"label_smoothing": 1.5}, ValueError, "label_smoothing"), *_REAL_BAD("label_smoothing"),
+             ({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": None}, TypeError, "ignore_index"),
+             ({"ignore_index": 2**63}, ValueError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight"),
+                          ({"weight": (1, 4)}, "weight")),
+            kind="classification",
+        ),
+        Case(
+            "nll_loss",
+            (Arg("input", _log_prob_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"ignore_index": 0}),
+            ({},),
+            (({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": "1"}, TypeError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (5,)}, "weight")),
+            kind="classification",
+        ),
+        Case(
             "margin_ranking_loss",
             (Arg("input1", _margin_input), Arg("input2", _margin_input), Arg("target", _signs, "target")),
             ({}, {"margin": 0.5}, {"margin": -0.25}),
@@ -507,8 +571,9 @@ CASES = {
     )
 }
 
-KNOWN_KINDS = {"elementwise"}
+KNOWN_KINDS = {"elementwise", "classification"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
+CLASSIFICATION = [c for c in CASES.values() if c.kind == "classification"]
 
 
 def case_options(cases, heavy=False):

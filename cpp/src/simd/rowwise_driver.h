@@ -407,7 +407,11 @@ struct Runner {
       } else {
         for (int64_t j = 0; j < run; ++j) {
           const int64_t k = k0 + j, s = s0 + j;
-          if (b.status[k] != kValid) {
+          // An ignored row's gradient is 0 * softmax, as torch's (NaN where
+          // the row is not finite): the loss runs it with a zero scale,
+          // except a loss that reads one element per row (nll_loss: 0).
+          const bool run_ignored = !Loss::kAnyStride && kGrad && b.status[k] == kIgnored;
+          if (b.status[k] != kValid && !run_ignored) {
             b.value[k] = 0;
             if constexpr (kGrad) {
               T* g = at_mut<T>(G, n, 0, s);
