@@ -70,6 +70,7 @@ class Arg:
     shape: str = "input"
     optional: bool = False
     index_dtype: object = None  # class indices of this dtype (values() gives u in [0, 1) per index)
+    ignore: int = -100  # the index a negative u becomes (ignore_index; -1 ends a multilabel target row)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Case:
     stable: computed stably where torch overflows (soft margin, pytorch
         #77529): where torch's result is not finite, compare with the
         reference instead.
+    shapes: the input shapes test_classification.py sweeps (those the loss takes).
     """
 
     name: str
@@ -119,6 +121,7 @@ class Case:
     shape_errors: tuple = ()
     stable: bool = False
     kind: str = "elementwise"
+    shapes: tuple = ((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3))  # classification
 
     @property
     def spec(self):
@@ -198,7 +201,7 @@ class Case:
                 u = arg.values(rng, s, values)
                 classes = shape[0] if len(shape) == 1 else shape[1]
                 d = target_dtype if target_dtype is not None else arg.index_dtype
-                arrays[arg.name] = np.where(u < 0, IGNORE_INDEX, np.floor(u * classes)).astype(d)
+                arrays[arg.name] = np.where(u < 0, arg.ignore, np.floor(u * classes)).astype(d)
                 continue
             arrays[arg.name] = _cast(arg.values(rng, s, values), d)
         return arrays
@@ -419,6 +422,11 @@ def _class_u(rng, shape, kind):
     return u
 
 
+def _class_u_plain(rng, shape, kind):
+    """Class-index draws without ignored entries (losses without ignore_index)."""
+    return rng.random(shape)
+
+
 def _logits_rows(rng, shape, kind):
     return sample_values(rng, shape, kind) * (2.0 if kind == "normal" else 1.0)
 
@@ -547,6 +555,7 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight"),
                           ({"weight": (1, 4)}, "weight")),
             kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3)),
         ),
         Case(
             "nll_loss",
@@ -557,6 +566,33 @@ CASES = {
             (({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": "1"}, TypeError, "ignore_index")),
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (5,)}, "weight")),
             kind="classification",
+        ),
+        Case(
+            "multilabel_soft_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _unit_target), Arg("weight", _positive_weight, "last", True)),
+            shape_errors=(({"target": (3, 5)}, "target"), ({"target": (4,)}, "target"), ({"weight": (3,)}, "weight")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (2, 3, 37), (3, 2000), (0, 3)),
+        ),
+        Case(
+            "multi_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _class_u_plain, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"p": 2}, {"margin": 0.5}, {"p": 2, "margin": -0.25}),
+            ({}, {"p": 2}),
+            (({"p": 3}, ValueError, "p"), ({"p": "1"}, TypeError, "p"), *_REAL_BAD("margin")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (1, 4)}, "weight"),
+                          ({"input": (3, 4, 2), "target": (3,)}, "input")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (3, 2000), (0, 3)),
+        ),
+        Case(
+            "multilabel_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _class_u, index_dtype=np.int64, ignore=-1)),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 5)}, "target"),
+                          ({"input": (3, 4, 2), "target": (3, 4, 2)}, "input")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (3, 200), (0, 3)),
         ),
         Case(
             "margin_ranking_loss",

@@ -635,11 +635,14 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
                        (ignore_index, label_smoothing), probabilities_ok=True)
 
 
-def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    import jax
+def _log_softmax_jax(jnp, x, axis):
+    m = jnp.max(x, axis=axis, keepdims=True)
+    return x - m - jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True))
 
+
+def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     axis = 0 if input.ndim == 1 else 1
-    lp = jax.nn.log_softmax(input, axis=axis)
+    lp = _log_softmax_jax(jnp, input, axis)
     C = input.shape[axis]
     wshape = [1] * input.ndim
     wshape[axis] = C
@@ -713,6 +716,225 @@ nll_loss, nll_loss_backward, nll_loss_value_and_grad = _export(
            class_options=("weight", "ignore_index", "reduction"), torch="nll_loss", jax=_nll_jax)
 )
 
+
+
+def _last_axis_input(input):
+    """An input whose class axis is its last: (C) or (N, C) (and, for
+    multilabel_soft_margin_loss, any leading dimensions)."""
+    x = _v.check_float(_v.as_array(input, "input"), "input")
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    rows = _rw.numel(x.shape[:-1])
+    return x, (rows, x.shape[-1], 1), x.shape[:-1]
+
+
+def _multilabel_soft_margin_loss(mode, grad_output, out, input, target, weight=None, reduction="mean"):
+    r"""Multi-label one-versus-all loss on logits, the mean over the classes
+    (the last axis) of ``w * (t * softplus(-x) + (1 - t) * softplus(x))``
+    (torch's ``-(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))``, computed
+    stably for any ``x``), then the reduction over the rows.
+
+    ``input`` (C) or (N, C) (any leading dimensions); ``target`` input's
+    shape (float, int or bool); ``weight`` broadcasts into input's shape:
+    a per-class weight ((C,), (1, C)) runs in the row-wise kernel, any other
+    weight (per element or per row) through the element-wise
+    ``binary_cross_entropy_with_logits`` kernel (the same per-element loss).
+
+    Gradient w.r.t. input: ``w * (sigmoid(x) - t) / C``."""
+    red = _v.reduction(reduction)
+    x, cube, loss_shape = _last_axis_input(input)
+    t = _v.check_real(_v.as_array(target, "target"), "target")
+    if t.shape != x.shape:
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {x.shape}")
+    wobj = None
+    if weight is not None:
+        wobj = _v.check_real(_v.as_array(weight, "weight"), "weight")
+        if _v.broadcast_shapes(wobj.shape, x.shape) != x.shape:
+            raise ValueError(f"weight: shape {wobj.shape} cannot be broadcast to input's shape {x.shape}")
+        if wobj.ndim and any(n != 1 for n in wobj.shape[:-1]) or (wobj.ndim and wobj.shape[-1] != x.shape[-1]) \
+                or wobj.ndim == 0:
+            return _multilabel_soft_margin_elementwise(mode, grad_output, out, input, target, weight, red,
+                                                       loss_shape, x.shape[-1])
+    rdtype, kdtype = _v.result_dtype((input, x), (target, t), (weight, wobj))
+    kt = _rw.as_cube(_v.for_kernel(t, kdtype, t.shape), cube)
+    kw = None if wobj is None else _rw.class_weight(wobj.reshape(-1), cube[1], kdtype)
+    return _rw.evaluate("multilabel_soft_margin_loss", mode, x, cube, loss_shape, kt, red, kdtype=kdtype,
+                        rdtype=rdtype, weight=kw, grad_output=grad_output, out=out, sources=(x, t, wobj))
+
+
+def _multilabel_soft_margin_elementwise(mode, grad_output, out, input, target, weight, red, loss_shape, classes):
+    """A weight that is not per class: the per-element losses from the
+    binary_cross_entropy_with_logits kernel, averaged over the last axis."""
+    per_element = binary_cross_entropy_with_logits(input, target, weight=weight, reduction="none")
+    rows = per_element.sum(axis=-1, dtype=np.float64) / classes
+    if red == _v.NONE:
+        value = rows.astype(per_element.dtype)
+    elif red == _v.SUM:
+        value = per_element.dtype.type(rows.sum())
+    else:
+        value = per_element.dtype.type(_v.divide(rows.sum(), rows.size))
+    if mode == _FORWARD:
+        return value
+    row_shape = tuple(loss_shape) if red == _v.NONE else ()
+    scale, g, _ = _v.grad_output(grad_output, row_shape, np.dtype(np.float64))
+    g = np.ones(row_shape) * scale if g is None else np.asarray(g, np.float64)
+    if red == _v.MEAN:
+        g = g / max(1, int(np.prod(loss_shape))) if int(np.prod(loss_shape)) else g * np.nan
+    go = np.broadcast_to((np.asarray(g) / classes)[..., np.newaxis], per_element.shape)
+    grad = binary_cross_entropy_with_logits_backward(input, target, weight=weight, reduction="none",
+                                                     grad_output=go, out=out)
+    return grad if mode == _BACKWARD else (value, grad)
+
+
+def _mlsm_jax(jnp, input, target, weight=None, reduction="mean"):
+    value = target * jnp.logaddexp(0, -input) + (1 - target) * jnp.logaddexp(0, input)
+    if weight is not None:
+        value = value * weight
+    return _jax_reduce(jnp, value.mean(axis=-1), reduction)
+
+
+def _multilabel_sample(rng, size, dtype, classes=1000):
+    rows = max(1, size // classes)
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = (rng.random((rows, classes)) < 0.1).astype(dtype)
+    return (x, y), {}
+
+
+(multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
+ multilabel_soft_margin_loss_value_and_grad) = _export(
+    define(_multilabel_soft_margin_loss, class_name="MultiLabelSoftMarginLoss", family="classification",
+           grads=("input",), sample=_multilabel_sample, class_options=("weight", "reduction"),
+           torch="multilabel_soft_margin_loss", jax=_mlsm_jax)
+)
+
+
+def _matrix_input(input):
+    """(C) or (N, C) (torch: 'non-empty vector or matrix'); a 0-d input is one class."""
+    x = _v.check_float(_v.as_array(input, "input"), "input")
+    if x.ndim > 2:
+        raise ValueError(f"input: expected a vector or a matrix (N, C), got shape {x.shape}")
+    if x.ndim == 2:
+        return x, (x.shape[0], x.shape[1], 1)
+    return x, (1, x.size, 1)
+
+
+def _multi_margin_loss(mode, grad_output, out, input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    r"""Multi-class hinge loss: for each row with class index ``y``,
+    ``l = (w[y] / C) * sum_{c != y} max(margin - x[y] + x[c], 0)**p``, ``p`` 1 or 2.
+
+    ``input`` (C) or (N, C); ``target`` one class index per row (any integer
+    dtype; an index outside [0, C) raises IndexError naming it); ``weight``
+    (C,). ``p`` other than 1 or 2 raises ValueError.
+    Gradient: ``(w[y] / C) * p * max(z, 0)**(p - 1)`` for ``c != y``
+    (``z = margin - x[y] + x[c] > 0``), minus their sum at ``y``."""
+    red = _v.reduction(reduction)
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"p: expected an int, got {type(p).__name__}")
+    if p != 1 and p != 2:
+        raise ValueError(f"p: only p == 1 and p == 2 are supported (got {p})")
+    margin = _v.real_number(margin, "margin")
+    x, cube = _matrix_input(input)
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) or t.dtype.kind == "b":
+        raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+    kt = _rw.index_target(_v.check_real(t, "target"))
+    if x.ndim == 2:
+        if kt.shape != (x.shape[0],):
+            raise ValueError(f"target: expected shape ({x.shape[0]},), got {kt.shape}")
+        loss_shape = kt.shape
+    else:
+        if kt.size != 1 or kt.ndim > 1:
+            raise ValueError(f"target: a 1-D input takes one class index, got shape {kt.shape}")
+        loss_shape = kt.shape
+    wobj = None
+    if weight is not None:
+        wobj = _v.check_real(_v.as_array(weight, "weight"), "weight")
+        if wobj.ndim != 1:
+            raise ValueError(f"weight: must be one-dimensional, got shape {wobj.shape}")
+    rdtype, kdtype = _v.result_dtype((input, x), (weight, wobj))
+    kw = None if wobj is None else _rw.class_weight(wobj, cube[1], kdtype)
+    if kdtype == np.float32 and cube[1] >= 1 << 24:
+        raise ValueError("input: float32 multi_margin_loss takes fewer than 2**24 classes")
+    return _rw.evaluate("multi_margin_loss", mode, x, cube, loss_shape, _rw.as_cube(kt, (cube[0], 1)), red,
+                        kdtype=kdtype, rdtype=rdtype, weight=kw, grad_output=grad_output, out=out,
+                        options=(float(p), margin), sources=(x, t, wobj))
+
+
+def _multi_margin_jax(jnp, input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    y = target.reshape(-1)
+    C = x.shape[1]
+    xy = jnp.take_along_axis(x, y[:, None], 1)
+    z = jnp.maximum(margin - xy + x, 0) ** p
+    z = jnp.where(jnp.arange(C)[None, :] == y[:, None], 0, z)
+    value = z.sum(1) / C
+    if weight is not None:
+        value = value * weight[y]
+    return _jax_reduce(jnp, value.reshape(target.shape), reduction)
+
+
+def _multi_margin_sample(rng, size, dtype, classes=1000):
+    return _class_sample(rng, size, dtype, classes)
+
+
+multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_value_and_grad = _export(
+    define(_multi_margin_loss, class_name="MultiMarginLoss", family="classification", grads=("input",),
+           sample=_multi_margin_sample, class_options=("p", "margin", "weight", "reduction"),
+           torch="multi_margin_loss", jax=_multi_margin_jax)
+)
+
+
+def _multilabel_margin_loss(mode, grad_output, out, input, target, reduction="mean"):
+    r"""Multi-label hinge loss. Each row of ``target`` lists the row's target
+    classes, ended by the first -1 (or the row's end); with ``J`` that set,
+    ``l = (1 / C) * sum_{j in targets} sum_{i not in J} max(1 - (x[j] - x[i]), 0)``
+    (a class listed twice counts twice, as torch).
+
+    ``input`` (C) or (N, C); ``target`` input's shape, any integer dtype; every
+    entry of a row, also after its first -1, must lie in [-1, C) (IndexError
+    naming it, as torch rejects it)."""
+    red = _v.reduction(reduction)
+    x, cube = _matrix_input(input)
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) or t.dtype.kind == "b":
+        raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+    kt = _rw.index_target(_v.check_real(t, "target"))
+    if kt.shape != x.shape:
+        raise ValueError(f"target: shape {kt.shape} must equal input's shape {x.shape}")
+    loss_shape = x.shape[:1] if x.ndim == 2 else ()
+    rdtype, kdtype = _v.result_dtype((input, x))
+    return _rw.evaluate("multilabel_margin_loss", mode, x, cube, loss_shape, _rw.as_cube(kt, cube), red,
+                        kdtype=kdtype, rdtype=rdtype, grad_output=grad_output, out=out, sources=(x, t))
+
+
+def _mlm_jax(jnp, input, target, reduction="mean"):
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    y = target if target.ndim == 2 else target.reshape(1, -1)
+    C = x.shape[1]
+    listed = jnp.cumprod(y >= 0, axis=1).astype(bool)
+    ys = jnp.where(listed, y, 0)
+    is_target = jnp.any((ys[:, :, None] == jnp.arange(C)[None, None, :]) & listed[:, :, None], axis=1)
+    xj = jnp.take_along_axis(x, ys, 1)
+    z = jnp.maximum(1 - xj[:, :, None] + x[:, None, :], 0)
+    z = jnp.where(listed[:, :, None] & ~is_target[:, None, :], z, 0)
+    value = z.sum((1, 2)) / C
+    return _jax_reduce(jnp, value if input.ndim == 2 else value[0], reduction)
+
+
+def _multilabel_margin_sample(rng, size, dtype, classes=100):
+    rows = max(1, size // (4 * classes))
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = np.full((rows, classes), -1, np.int64)
+    for k in range(4):  # up to 4 targets a row
+        y[:, k] = rng.integers(0, classes, rows)
+    y[rng.random(rows) < 0.5, 3] = -1
+    return (x, y), {}
+
+
+multilabel_margin_loss, multilabel_margin_loss_backward, multilabel_margin_loss_value_and_grad = _export(
+    define(_multilabel_margin_loss, class_name="MultiLabelMarginLoss", family="classification", grads=("input",),
+           sample=_multilabel_margin_sample, torch="multilabel_margin_loss", jax=_mlm_jax)
+)
 
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""

@@ -70,6 +70,12 @@ __all__ = [
     "cross_entropy_backward",
     "nll_loss",
     "nll_loss_backward",
+    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss_backward",
+    "multi_margin_loss",
+    "multi_margin_loss_backward",
+    "multilabel_margin_loss",
+    "multilabel_margin_loss_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -909,6 +915,158 @@ def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="
     g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, w_y.sum()), x.shape[:-1])
     local = np.where(onehot, -(w_y * g)[..., np.newaxis], 0.0)
     return _rows_to_input(local, input)
+
+
+def _softplus(x):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, finite for finite x."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _multilabel_soft_margin_inputs(input, target, weight, reduction):
+    _check_reduction(reduction)
+    x, t = _float64(input), _float64(target)
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    _same_shape_target(x, t)
+    w = None if weight is None else _into("weight", weight, x.shape)
+    return x, t, w
+
+
+@_quiet
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    """Per row (the last axis holds the C classes):
+    ``l = mean_c(w * (t * softplus(-x) + (1 - t) * softplus(x)))`` — torch's
+    ``-(t log_sigmoid(x) + (1 - t) log_sigmoid(-x))``; ``weight`` broadcasts
+    into input's shape; 'mean' averages the rows."""
+    x, t, w = _multilabel_soft_margin_inputs(input, target, weight, reduction)
+    losses = t * _softplus(-x) + (1.0 - t) * _softplus(x)
+    if w is not None:
+        losses = losses * w
+    rows = losses.sum(axis=-1) / x.shape[-1]
+    return _reduce_rows(rows, reduction, rows.size)
+
+
+@_quiet
+def multilabel_soft_margin_loss_backward(input, target, weight=None, reduction="mean", *, grad_output=None):
+    """``dl/dx = w * (sigmoid(x) - t) / C``."""
+    x, t, w = _multilabel_soft_margin_inputs(input, target, weight, reduction)
+    local = (_sigmoid(x) - t) / x.shape[-1]
+    if w is not None:
+        local = local * w
+    g = _row_grad_output(grad_output, x.shape[:-1], reduction, int(np.prod(x.shape[:-1])))
+    return local * np.reshape(g, x.shape[:-1])[..., np.newaxis]
+
+
+def _matrix(input):
+    """(C) or (N, C) as float64 rows (N, C); a 0-d input is one class."""
+    x = _float64(input)
+    if x.ndim > 2:
+        raise ValueError(f"input: expected a vector or a matrix, got shape {x.shape}")
+    return x.reshape(1, -1) if x.ndim < 2 else x
+
+
+def _multi_margin_inputs(input, target, p, margin, weight, reduction):
+    _check_reduction(reduction)
+    _check_real("margin", margin)
+    if p not in (1, 2):
+        raise ValueError(f"p: only p == 1 and p == 2 are supported (got {p})")
+    x = _matrix(input)
+    t = np.asarray(target)
+    loss_shape = t.shape if np.ndim(input) < 2 else (x.shape[0],)
+    if np.ndim(input) < 2 and t.size != 1:
+        raise ValueError(f"target: a 1-D input takes one class index, got shape {t.shape}")
+    y, _ = _class_indices(t.reshape(-1) if np.ndim(input) < 2 else t, (x.shape[0],), x.shape[1], None)
+    w = np.ones(x.shape[1]) if weight is None else _float64(weight)
+    if w.ndim != 1:
+        raise ValueError("weight: must be one-dimensional")
+    return x, y, w, loss_shape
+
+
+@_quiet
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Per row: ``l = (w[y] / C) * sum_{c != y} max(margin - x[y] + x[c], 0)**p``
+    (torch's kernel adds the terms with ``z > 0``: a NaN term counts 0)."""
+    x, y, w, loss_shape = _multi_margin_inputs(input, target, p, margin, weight, reduction)
+    rows = np.arange(x.shape[0])
+    z = margin - x[rows, y][:, np.newaxis] + x
+    z = np.where(z > 0, z, 0.0) ** p  # a NaN term counts 0: torch's kernel adds only z > 0
+    z[rows, y] = 0.0
+    losses = w[y] * z.sum(axis=1) / x.shape[1]
+    return _reduce_rows(losses.reshape(loss_shape), reduction, losses.size)
+
+
+@_quiet
+def multi_margin_loss_backward(input, target, p=1, margin=1.0, weight=None, reduction="mean", *, grad_output=None):
+    """``dl/dx[c] = (w[y] / C) * p * z**(p - 1)`` where ``z = margin - x[y] +
+    x[c] > 0`` (c != y), and ``dl/dx[y]`` minus their sum."""
+    x, y, w, loss_shape = _multi_margin_inputs(input, target, p, margin, weight, reduction)
+    rows = np.arange(x.shape[0])
+    z = margin - x[rows, y][:, np.newaxis] + x
+    local = np.where(z > 0, 1.0 if p == 1 else 2.0 * z, 0.0)
+    local[rows, y] = 0.0
+    local[rows, y] = -local.sum(axis=1)
+    local = local * (w[y] / x.shape[1])[:, np.newaxis]
+    g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, x.shape[0]), (x.shape[0], 1))
+    return (local * g).reshape(np.shape(input))
+
+
+def _multilabel_margin_inputs(input, target, reduction):
+    _check_reduction(reduction)
+    x = _matrix(input)
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: expected integer class indices, got dtype {t.dtype}")
+    if t.shape != np.shape(input):
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {np.shape(input)}")
+    t = t.reshape(x.shape)
+    bad = (t < -1) | (t >= x.shape[1])
+    if bad.any():
+        raise IndexError(f"target: class index {t[bad].flat[0]} is out of bounds for {x.shape[1]} classes")
+    return x, t.astype(np.int64)
+
+
+@_quiet
+def multilabel_margin_loss(input, target, reduction="mean"):
+    """Per row, with ``targets`` the row's entries before its first -1 and
+    ``J`` their set: ``l = (1/C) sum_{j in targets} sum_{i not in J} max(1 - x[j] + x[i], 0)``."""
+    x, t = _multilabel_margin_inputs(input, target, reduction)
+    losses = np.zeros(x.shape[0])
+    for n in range(x.shape[0]):
+        targets = []
+        for v in t[n]:
+            if v < 0:
+                break
+            targets.append(v)
+        others = np.ones(x.shape[1], bool)
+        others[targets] = False
+        for j in targets:
+            z = 1.0 - x[n, j] + x[n, others]
+            losses[n] += np.where(z > 0, z, 0.0).sum()  # NaN terms count 0 (torch adds only z > 0)
+    losses /= x.shape[1]
+    return _reduce_rows(losses.reshape(np.shape(input)[:-1]), reduction, losses.size)
+
+
+@_quiet
+def multilabel_margin_loss_backward(input, target, reduction="mean", *, grad_output=None):
+    """Each term ``max(1 - x[j] + x[i], 0) / C`` with a positive argument adds
+    ``1/C`` to ``dl/dx[i]`` and ``-1/C`` to ``dl/dx[j]``."""
+    x, t = _multilabel_margin_inputs(input, target, reduction)
+    local = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        targets = []
+        for v in t[n]:
+            if v < 0:
+                break
+            targets.append(v)
+        others = np.ones(x.shape[1], bool)
+        others[targets] = False
+        for j in targets:
+            hit = others & (1.0 - x[n, j] + x[n] > 0)
+            local[n, hit] += 1.0
+            local[n, j] -= hit.sum()
+    local /= x.shape[1]
+    g = np.reshape(_row_grad_output(grad_output, np.shape(input)[:-1], reduction, x.shape[0]), (x.shape[0], 1))
+    return (local * g).reshape(np.shape(input))
 
 
 def __dir__():
