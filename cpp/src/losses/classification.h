@@ -45,8 +45,12 @@ struct RowLossBase {
   static constexpr bool kWeightTotal = false;
   static constexpr bool kAnyStride = false;
   static constexpr bool kSpatial = false;
+  static constexpr bool kRuns = false;
   template <bool kValue, bool kGrad, class V, class T, class P>
   static void spatial(const RowView<T>&, const P&, const LaneScalars<T>&, double*) {}
+  template <bool kValue, bool kGrad, class T>
+  static void run_rows(const rowwise::RunView<T>&, const int64_t*, const double*, const double*, const uint8_t*,
+                       double*) {}
 };
 
 // cross_entropy(x, y): with lp = log_softmax(x), M = max x, S = sum exp(x - M),
@@ -281,19 +285,38 @@ struct NllLoss : RowLossBase {
   static constexpr bool kIgnoreIndex = true;
   static constexpr bool kWeightTotal = true;
   static constexpr bool kAnyStride = true;
+  static constexpr bool kRuns = true;
   template <class T>
   struct Params {
     Params(const double*, int64_t) {}
   };
   template <bool kValue, bool kGrad, class T, class P>
-  static double row(const RowView<T>& v, const P&, const RowScalars& rs, RowError*) {
-    double value = 0;
-    if constexpr (kValue) value = -(rs.wy * static_cast<double>(v.x[rs.y * v.xc]));
+  static double row(const RowView<T>&, const P&, const RowScalars&, RowError*) {
+    return 0;  // (runs only)
+  }
+  // A run of rows: the values in one tight gather loop; the gradient zeroed
+  // along its contiguous axis, then -w_y * scale at each counted row's y.
+  template <bool kValue, bool kGrad, class T>
+  static void run_rows(const rowwise::RunView<T>& v, const int64_t* y, const double* wy, const double* scale,
+                       const uint8_t* status, double* values) {
+    const int64_t n = v.count, C = v.classes;
+    if constexpr (kValue)
+      for (int64_t k = 0; k < n; ++k) values[k] = -(wy[k] * static_cast<double>(v.x[k * v.xr + y[k] * v.xc]));
     if constexpr (kGrad) {
-      for (int64_t c = 0; c < v.classes; ++c) v.g[c * v.gc] = T(0);
-      v.g[rs.y * v.gc] = static_cast<T>(-(rs.wy * rs.scale));
+      if (v.gc == 1 || v.gr != 1) {
+        for (int64_t k = 0; k < n; ++k) {
+          T* g = v.g + k * v.gr;
+          for (int64_t c = 0; c < C; ++c) g[c * v.gc] = T(0);
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          T* g = v.g + c * v.gc;
+          for (int64_t k = 0; k < n; ++k) g[k] = T(0);
+        }
+      }
+      for (int64_t k = 0; k < n; ++k)
+        if (status[k] == rowwise::kValid) v.g[k * v.gr + y[k] * v.gc] = static_cast<T>(-(wy[k] * scale[k]));
     }
-    return value;
   }
 };
 

@@ -39,9 +39,10 @@
 // wanted, so the gradient pass can scale by grad_output / denominator.
 //
 // A loss functor gives kTarget (RowTarget), kIgnoreIndex, kWeightTotal,
-// kAnyStride, kSpatial, Params<T>(options) and
+// kAnyStride, kSpatial, kRuns, Params<T>(options, classes) and
 //   row<kValue, kGrad>(const RowView<T>&, const Params&, const RowScalars&, RowError*) -> double
 //   spatial<kValue, kGrad, V>(const RowView<T>&, const Params&, const LaneScalars<T>&, double* values)
+//   run_rows<kValue, kGrad>(const RunView<T>&, y, wy, scale, status, values)   (kRuns: whole runs of rows)
 #pragma once
 
 #include <cstdint>
@@ -133,6 +134,16 @@ struct RowView {
   const T* w = nullptr;  // class weights, contiguous (null: 1)
   int64_t classes = 0;
   T* scratch = nullptr;  // `classes` elements the loss may use (not on the spatial path)
+};
+
+// A run of rows for a loss that takes runs (kRuns): row k at x + k * xr.
+template <class T>
+struct RunView {
+  const T* x = nullptr;
+  int64_t xc = 1, xr = 0;
+  T* g = nullptr;
+  int64_t gc = 1, gr = 0;
+  int64_t classes = 0, count = 0;
 };
 
 // A row-level error a loss finds itself (a row of class indices with one out of range).
@@ -273,13 +284,18 @@ inline uint32_t prepare(const Setup<T>& su, int64_t r0, int64_t r1, BlockRows<T>
   uint32_t errors = 0;
   const int64_t count = r1 - r0;
   if (su.index_target) {
-    for (int64_t r = r0; r < r1;) {
-      const int64_t n = r / inner, s = r % inner;
-      const int64_t run = (inner - s) < (r1 - r) ? (inner - s) : (r1 - r);
-      const char* base = static_cast<const char*>(c.target.data) +
-                         (n * c.target.strides[0] + s * c.target.strides[2]) * su.target_size;
-      su.loader(base, c.target.strides[2], run, b.y + (r - r0));
-      r += run;
+    if (inner == 1) {  // one run over the block's rows (n = r)
+      const char* base = static_cast<const char*>(c.target.data) + r0 * c.target.strides[0] * su.target_size;
+      su.loader(base, c.target.strides[0], count, b.y);
+    } else {
+      for (int64_t r = r0; r < r1;) {
+        const int64_t n = r / inner, s = r % inner;
+        const int64_t run = (inner - s) < (r1 - r) ? (inner - s) : (r1 - r);
+        const char* base = static_cast<const char*>(c.target.data) +
+                           (n * c.target.strides[0] + s * c.target.strides[2]) * su.target_size;
+        su.loader(base, c.target.strides[2], run, b.y + (r - r0));
+        r += run;
+      }
     }
     for (int64_t k = 0; k < count; ++k) {
       const int64_t y = b.y[k];
@@ -398,6 +414,28 @@ struct Runner {
       const int64_t n = r / inner, s0 = r % inner;
       const int64_t run = (inner - s0) < (r1 - r) ? (inner - s0) : (r1 - r);
       const int64_t k0 = r - r0;
+      if constexpr (Loss::kRuns) {
+        // The loss takes a run of rows at once (one element per row: a tight
+        // gather loop keeps many loads in flight). With inner == 1 the run
+        // is the whole block (rows step along n).
+        const bool whole = inner == 1;
+        const int64_t count = whole ? r1 - r0 : run;
+        RunView<T> rv;
+        rv.classes = C;
+        rv.count = count;
+        rv.x = at<T>(X, n, 0, s0);
+        rv.xc = X.strides[1];
+        rv.xr = whole ? X.strides[0] : X.strides[2];
+        if constexpr (kGrad) {
+          rv.g = at_mut<T>(G, n, 0, s0);
+          rv.gc = G.strides[1];
+          rv.gr = whole ? G.strides[0] : G.strides[2];
+        }
+        Loss::template run_rows<kValue, kGrad>(rv, b.y + k0, b.wy + k0, b.scale + k0, b.status + k0,
+                                               b.value + k0);
+        r += count;
+        continue;
+      }
       if (Loss::kSpatial && spatial) {
         using V = typename VecOf<T>::type;
         constexpr int L = kLanes<T>;
