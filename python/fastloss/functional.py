@@ -670,10 +670,30 @@ def _class_sample(rng, size, dtype, classes=100):
     return (x, y), {}
 
 
+def _ce_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)
+
+
+def _ce_vocabulary_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 32000)
+
+
+def _ce_smoothing_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)[0], {"label_smoothing": 0.1}
+
+
+def _ce_probabilities_sample(rng, size, dtype):
+    (x, _), _ = _class_sample(rng, size, dtype, 1000)
+    p = rng.random(x.shape)
+    return (x, (p / p.sum(1, keepdims=True)).astype(dtype)), {}
+
+
 cross_entropy, cross_entropy_backward, cross_entropy_value_and_grad = _export(
     define(_cross_entropy, class_name="CrossEntropyLoss", family="classification", grads=("input",),
-           sample=_class_sample, class_options=("weight", "ignore_index", "reduction", "label_smoothing"),
-           torch="cross_entropy", jax=_cross_entropy_jax)
+           sample=_ce_sample, class_options=("weight", "ignore_index", "reduction", "label_smoothing"),
+           torch="cross_entropy", jax=_cross_entropy_jax,
+           bench_variants=(("C=32000", _ce_vocabulary_sample), ("probabilities", _ce_probabilities_sample),
+                           ("label_smoothing=0.1", _ce_smoothing_sample)))
 )
 
 
@@ -711,9 +731,20 @@ def _nll_sample(rng, size, dtype, classes=100):
     return (x, y), {}
 
 
+def _nll_2d_sample(rng, size, dtype):
+    """(N, 21, H, W) segmentation logits (log-probabilities), N * 21 * H * W
+    about 1.3 * size (2**24: (16, 21, 256, 256))."""
+    side = 256 if size >= 1 << 22 else 16
+    n = max(1, round(size * 1.3125 / (21 * side * side)))
+    x = rng.standard_normal((n, 21, side, side)).astype(dtype)
+    x = x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True)).astype(dtype)
+    return (x, rng.integers(0, 21, (n, side, side))), {}
+
+
 nll_loss, nll_loss_backward, nll_loss_value_and_grad = _export(
     define(_nll_loss, class_name="NLLLoss", family="classification", grads=("input",), sample=_nll_sample,
-           class_options=("weight", "ignore_index", "reduction"), torch="nll_loss", jax=_nll_jax)
+           class_options=("weight", "ignore_index", "reduction"), torch="nll_loss", jax=_nll_jax,
+           bench_variants=(("2d", _nll_2d_sample),))
 )
 
 

@@ -64,7 +64,7 @@ namespace rowwise {
 
 // A block holds about kBlockElements elements, and at most kMaxBlockRows rows.
 constexpr int64_t kBlockElements = 16384;
-constexpr int64_t kMaxBlockRows = 512;
+constexpr int64_t kMaxBlockRows = 2048;
 constexpr int64_t kRoundBlocks = 1024;  // blocks whose partials one parallel round keeps on the stack
 // Slots of a row's sums (the same on every ISA level), and the segment of
 // classes summed in T before its sum is added in double.
@@ -72,7 +72,10 @@ constexpr int kSumSlots = 16;
 constexpr int64_t kClassBlock = 1024;
 static_assert(kSumSlots % (kVectorBytes / 4) == 0, "a float vector covers whole slots");
 
-inline int64_t block_rows(int64_t classes) {
+// Rows per block: about kBlockElements elements (a loss that reads one
+// element per row, kRuns, takes kMaxBlockRows). A function of the shape only.
+inline int64_t block_rows(int64_t classes, bool runs) {
+  if (runs) return kMaxBlockRows;
   const int64_t c = classes > 1 ? classes : 1;
   const int64_t rows = kBlockElements / c;
   return rows < 1 ? 1 : (rows > kMaxBlockRows ? kMaxBlockRows : rows);
@@ -508,20 +511,27 @@ struct Runner {
       }
       r += run;
     }
-    // The block's sums, rows in order; 'none' values written per row.
+    // The block's sums: row k into accumulator k mod 4 (a fixed order, and
+    // four add chains in flight), then ((a0 + a1) + (a2 + a3)); 'none'
+    // values written per row.
     const RowArray& O = c.loss_out;
-    for (int64_t k = 0; k < r1 - r0; ++k) {
-      if (b.status[k] != kValid) b.value[k] = 0;
+    const int64_t count = r1 - r0;
+    double loss[4] = {0, 0, 0, 0}, weight[4] = {0, 0, 0, 0};
+    for (int64_t k = 0; k < count; ++k) {
+      const bool valid = b.status[k] == kValid;
+      const double value = valid ? b.value[k] : 0.0;
       if constexpr (kValue) {
         if (O.data != nullptr) {
           const int64_t r = r0 + k;
-          *at_mut<T>(O, r / inner, 0, r % inner) = static_cast<T>(b.value[k]);
+          *at_mut<T>(O, r / inner, 0, r % inner) = static_cast<T>(value);
         } else {
-          res.loss += b.value[k];
+          loss[k & 3] += value;
         }
       }
-      if (b.status[k] == kValid) res.weight += b.wy[k];
+      weight[k & 3] += valid ? b.wy[k] : 0.0;
     }
+    res.loss = (loss[0] + loss[1]) + (loss[2] + loss[3]);
+    res.weight = (weight[0] + weight[1]) + (weight[2] + weight[3]);
   }
 
   template <class V>
@@ -563,8 +573,9 @@ struct WeightRunner {
       BlockResult& res = self.results[k];
       res = BlockResult{0, 0, 0, 0};
       res.errors = prepare<T, false>(*self.su, r0, r1, b, &res.bad_index);
-      for (int64_t i = 0; i < r1 - r0; ++i)
-        if (b.status[i] == kValid) res.weight += b.wy[i];
+      double weight[4] = {0, 0, 0, 0};  // the main pass's order (Runner::run_block)
+      for (int64_t i = 0; i < r1 - r0; ++i) weight[i & 3] += b.status[i] == kValid ? b.wy[i] : 0.0;
+      res.weight = (weight[0] + weight[1]) + (weight[2] + weight[3]);
     }
   }
 };
@@ -598,7 +609,7 @@ RowTotals run_loss(const RowwiseCall& c) {
   Setup<T> su;
   su.call = &c;
   su.rows = c.outer * c.inner;
-  su.rows_per_block = block_rows(c.classes);
+  su.rows_per_block = block_rows(c.classes, Loss::kRuns);
   su.nblocks = (su.rows + su.rows_per_block - 1) / su.rows_per_block;
   su.target_size = element_size(c.target_type, sizeof(T));
   su.loader = loader_for(c.target_type);
