@@ -199,7 +199,7 @@ class Case:
             d = target_dtype if arg.name == "target" and target_dtype is not None else dtype
             if arg.index_dtype is not None:  # class indices: values() gives u in [0, 1), or -1 for "ignore"
                 u = arg.values(rng, s, values)
-                classes = shape[0] if len(shape) == 1 else shape[1]
+                classes = (shape[0] if len(shape) == 1 else shape[1]) if shape else 1
                 d = target_dtype if target_dtype is not None else arg.index_dtype
                 arrays[arg.name] = np.where(u < 0, arg.ignore, np.floor(u * classes)).astype(d)
                 continue

@@ -105,6 +105,10 @@ def evaluate(name, mode, x, cube, loss_shape, target, reduction, *, kdtype, rdty
         lid, mode != BACKWARD, want_grad, reduction, scale, (kx,), target, weight, kg, loss_out,
         (gbuf,) if want_grad else (), tuple(float(o) for o in options))
     if errors & 1:
+        if target.dtype == np.uint64 and bad == _INT64.max:  # the kernel reads uint64 beyond int64 as int64's max
+            flat = target.reshape(-1)
+            beyond = flat[flat > np.uint64(_INT64.max)]
+            bad = int(beyond[0]) if beyond.size else bad
         raise IndexError(f"target: class index {bad} is out of bounds for {classes} classes")
     if errors:
         raise MemoryError(f"{name}: no memory for the kernel's scratch rows")
