@@ -663,8 +663,16 @@ def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduc
     return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
 
 
+def _rows_classes(size, classes):
+    """A sample's (rows, classes): ``size`` elements of rows of ``classes``,
+    or ``size`` itself when it is a shape (rows, classes)."""
+    if isinstance(size, tuple):
+        return size
+    return max(1, size // classes), classes
+
+
 def _class_sample(rng, size, dtype, classes=100):
-    rows = max(1, size // classes)
+    rows, classes = _rows_classes(size, classes)
     x = rng.standard_normal((rows, classes)).astype(dtype)
     y = rng.integers(0, classes, rows)
     return (x, y), {}
@@ -825,7 +833,7 @@ def _mlsm_jax(jnp, input, target, weight=None, reduction="mean"):
 
 
 def _multilabel_sample(rng, size, dtype, classes=1000):
-    rows = max(1, size // classes)
+    rows, classes = _rows_classes(size, classes)
     x = rng.standard_normal((rows, classes)).astype(dtype)
     y = (rng.random((rows, classes)) < 0.1).astype(dtype)
     return (x, y), {}
@@ -953,12 +961,13 @@ def _mlm_jax(jnp, input, target, reduction="mean"):
 
 
 def _multilabel_margin_sample(rng, size, dtype, classes=100):
-    rows = max(1, size // (4 * classes))
+    rows, classes = _rows_classes(size if isinstance(size, tuple) else size // 4, classes)
     x = rng.standard_normal((rows, classes)).astype(dtype)
     y = np.full((rows, classes), -1, np.int64)
-    for k in range(4):  # up to 4 targets a row
+    for k in range(min(4, classes)):  # up to 4 targets a row
         y[:, k] = rng.integers(0, classes, rows)
-    y[rng.random(rows) < 0.5, 3] = -1
+    if classes > 3:
+        y[rng.random(rows) < 0.5, 3] = -1
     return (x, y), {}
 
 

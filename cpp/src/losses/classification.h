@@ -342,7 +342,10 @@ struct MultilabelSoftMargin : RowLossBase {
         slot_sums<1, T>(n, [&](int64_t i, auto* out) {
           using W_ = std::remove_pointer_t<decltype(out)>;
           const W_ x = load<W_>(xb + i), t = load<W_>(tb + i);
-          W_ l = t * softplus(-x) + (splat<W_>(1) - t) * softplus(x);
+          // t softplus(-x) + (1 - t) softplus(x) = softplus(-|x|) + (x > 0 ? (1 - t) x : -t x):
+          // one exp and one log1p, and torch's infinities (x = +inf, t = 1/2: inf; t = 1: NaN).
+          const W_ linear = select(x > splat<W_>(0), (splat<W_>(1) - t) * x, -t * x);
+          W_ l = softplus(-abs(x)) + linear;
           if (weighted) l = l * load<W_>(wb + i);
           out[0] = l;
         }, s);
