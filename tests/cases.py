@@ -59,7 +59,8 @@ class Arg:
         'special' (grid plus NaN/inf/0/extremes where the loss accepts them).
     shape: which shape it takes in ``Case.make``: 'input' (the shape asked
         for), 'target' (``target_shape``), 'last' (input's last dimension:
-        a per-class ``pos_weight``).
+        a per-class ``pos_weight``), 'rows' (input's shape without the
+        class axis 1: class-index targets), 'classes' (the class axis: weights).
     optional: a keyword array (``weight``, ``pos_weight``): passed only when
         ``Case.make(..., weighted=True)``.
     """
@@ -68,6 +69,8 @@ class Arg:
     values: Callable
     shape: str = "input"
     optional: bool = False
+    index_dtype: object = None  # class indices of this dtype (values() gives u in [0, 1) per index)
+    ignore: int = -100  # the index a negative u becomes (ignore_index; -1 ends a multilabel target row)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +79,9 @@ class Case:
 
     kind: "elementwise" — every generic test of test_matrix.py,
         test_errors.py, test_determinism.py, test_accuracy.py, test_torch.py
-        and test_fuzz.py applies.
+        and test_fuzz.py applies; "classification" — a class-axis loss on the
+        row-wise driver: test_classification.py's tests apply (input shapes
+        (C), (N, C), (N, C, d1..dk), class-index targets of any width).
     args: the array arguments (:class:`Arg`), torch's positional ones first,
         in torch's order, then the optional keyword ones.
     option_sets: option dicts (besides ``reduction``) to sweep, chosen so the
@@ -99,6 +104,7 @@ class Case:
     stable: computed stably where torch overflows (soft margin, pytorch
         #77529): where torch's result is not finite, compare with the
         reference instead.
+    shapes: the input shapes test_classification.py sweeps (those the loss takes).
     """
 
     name: str
@@ -115,6 +121,7 @@ class Case:
     shape_errors: tuple = ()
     stable: bool = False
     kind: str = "elementwise"
+    shapes: tuple = ((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3))  # classification
 
     @property
     def spec(self):
@@ -183,9 +190,19 @@ class Case:
                 s = tuple(target_shape)
             elif arg.shape == "last":
                 s = shape[-1:]
+            elif arg.shape == "rows":  # input's shape without the class axis (axis 1; axis 0 of a 1-D input)
+                s = () if len(shape) == 1 else shape[:1] + shape[2:]
+            elif arg.shape == "classes":  # one value per class
+                s = shape[:1] if len(shape) == 1 else shape[1:2]
             else:
                 s = shape
             d = target_dtype if arg.name == "target" and target_dtype is not None else dtype
+            if arg.index_dtype is not None:  # class indices: values() gives u in [0, 1), or -1 for "ignore"
+                u = arg.values(rng, s, values)
+                classes = (shape[0] if len(shape) == 1 else shape[1]) if shape else 1
+                d = target_dtype if target_dtype is not None else arg.index_dtype
+                arrays[arg.name] = np.where(u < 0, arg.ignore, np.floor(u * classes)).astype(d)
+                continue
             arrays[arg.name] = _cast(arg.values(rng, s, values), d)
         return arrays
 
@@ -393,6 +410,38 @@ def _ranking_value(a, o):
     return np.abs(a["target"]) * (np.abs(a["input1"]) + np.abs(a["input2"])) + abs(o.get("margin", 0.0))
 
 
+IGNORE_INDEX = -100  # torch's default ignore_index: _class_u's -1 entries become it
+
+
+def _class_u(rng, shape, kind):
+    """Class-index draws: u in [0, 1) (Case.make scales by the class count);
+    'special' makes about one in eight of them ignore_index (-1 here)."""
+    u = rng.random(shape)
+    if kind == "special":
+        u = np.where(rng.random(shape) < 0.125, -1.0, u)
+    return u
+
+
+def _class_u_plain(rng, shape, kind):
+    """Class-index draws without ignored entries (losses without ignore_index)."""
+    return rng.random(shape)
+
+
+def _logits_rows(rng, shape, kind):
+    return sample_values(rng, shape, kind) * (2.0 if kind == "normal" else 1.0)
+
+
+def _log_prob_rows(rng, shape, kind):
+    x = sample_values(rng, shape, kind)
+    if kind == "special":
+        return x
+    axis = 0 if len(shape) == 1 else 1
+    if not shape or 0 in shape:
+        return x
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
 def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=True):
     args = (Arg("input", _real), Arg("target", _real, "target"))
     if weighted:
@@ -495,6 +544,57 @@ CASES = {
             shape_errors=(({"target": (5,)}, "target"),),
         ),
         Case(
+            "cross_entropy",
+            (Arg("input", _logits_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"label_smoothing": 0.2}, {"ignore_index": 1}, {"label_smoothing": 1.0}),
+            ({}, {"label_smoothing": 0.2}),
+            (({"label_smoothing": 1.5}, ValueError, "label_smoothing"), *_REAL_BAD("label_smoothing"),
+             ({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": None}, TypeError, "ignore_index"),
+             ({"ignore_index": 2**63}, ValueError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight"),
+                          ({"weight": (1, 4)}, "weight")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3)),
+        ),
+        Case(
+            "nll_loss",
+            (Arg("input", _log_prob_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"ignore_index": 0}),
+            ({},),
+            (({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": "1"}, TypeError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (5,)}, "weight")),
+            kind="classification",
+        ),
+        Case(
+            "multilabel_soft_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _unit_target), Arg("weight", _positive_weight, "last", True)),
+            shape_errors=(({"target": (3, 5)}, "target"), ({"target": (4,)}, "target"), ({"weight": (3,)}, "weight")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (2, 3, 37), (3, 2000), (0, 3)),
+        ),
+        Case(
+            "multi_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _class_u_plain, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"p": 2}, {"margin": 0.5}, {"p": 2, "margin": -0.25}),
+            ({}, {"p": 2}),
+            (({"p": 3}, ValueError, "p"), ({"p": "1"}, TypeError, "p"), *_REAL_BAD("margin")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (1, 4)}, "weight"),
+                          ({"input": (3, 4, 2), "target": (3,)}, "input")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (3, 2000), (0, 3)),
+        ),
+        Case(
+            "multilabel_margin_loss",
+            (Arg("input", _logits_rows), Arg("target", _class_u, index_dtype=np.int64, ignore=-1)),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 5)}, "target"),
+                          ({"input": (3, 4, 2), "target": (3, 4, 2)}, "input")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (3, 200), (0, 3)),
+        ),
+        Case(
             "margin_ranking_loss",
             (Arg("input1", _margin_input), Arg("input2", _margin_input), Arg("target", _signs, "target")),
             ({}, {"margin": 0.5}, {"margin": -0.25}),
@@ -507,8 +607,9 @@ CASES = {
     )
 }
 
-KNOWN_KINDS = {"elementwise"}
+KNOWN_KINDS = {"elementwise", "classification"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
+CLASSIFICATION = [c for c in CASES.values() if c.kind == "classification"]
 
 
 def case_options(cases, heavy=False):

@@ -171,7 +171,9 @@ def test_registry_jax_expressions_equal_the_reference(name, reduction, weighted)
     if weighted:
         if "weight" not in spec.options:
             pytest.skip("no weight= option")
-        options["weight"] = rng.uniform(0.5, 1.5, arrays[0].shape)
+        # (a class weight for the class-axis losses: their samples are (N, C))
+        shape = arrays[0].shape[-1:] if spec.family == "classification" else arrays[0].shape
+        options["weight"] = rng.uniform(0.5, 1.5, shape)
     for extra in ({}, {k: 0.5 for k in ("beta", "delta") if k in spec.options}):
         opts = dict(options, **extra)
         got = _numpy_as_jnp(spec, arrays, opts)

@@ -175,3 +175,40 @@ def _check_row_directly(spec, case):
     np.testing.assert_allclose(total, case.forward(*kin, reduction="sum"), rtol=1e-13)
     for buf, g in zip(bufs, case.grads(case.backward(*kin, reduction="sum"))):
         np.testing.assert_array_equal(buf, g)
+
+
+# ------------------------------- the row-wise table (FASTLOSS_ROWWISE_LOSSES)
+
+ROW_TABLE = {name: (lid, inputs, grads, target, options)
+             for name, lid, inputs, grads, target, options in _core.rowwise_losses()}
+
+
+def test_every_row_table_row_has_a_registered_loss():
+    assert [lid for lid, *_ in ROW_TABLE.values()] == list(range(len(ROW_TABLE)))
+    assert set(ROW_TABLE) <= set(REGISTRY), set(ROW_TABLE) - set(REGISTRY)
+    assert not set(ROW_TABLE) & set(TABLE), "a loss is in both tables"
+
+
+@pytest.mark.parametrize("name", sorted(ROW_TABLE))
+def test_registry_agrees_with_the_row_table(name, monkeypatch):
+    """A row-wise loss calls its own row with as many row operands and
+    gradients as the row declares and one number per declared option."""
+    spec, case = REGISTRY[name], CASES[name]
+    lid, inputs, grads, target, option_names = ROW_TABLE[name]
+    assert set(option_names) <= set(spec.options)
+    assert grads == len(spec.grads)
+    calls = []
+    real = _core.rowwise_call
+
+    def spy(loss, want_value, want_grad, reduction, scale, kin, kt, kw, kg, loss_out, kgrads, options):
+        calls.append((loss, len(kin), len(kgrads), len(options), kt.dtype.kind))
+        return real(loss, want_value, want_grad, reduction, scale, kin, kt, kw, kg, loss_out, kgrads, options)
+
+    monkeypatch.setattr(_core, "rowwise_call", spy)
+    arrays = case.make(np.random.default_rng(0), (5, 4), np.dtype(np.float64), weighted=True)
+    for options in case.option_sets:
+        case.call(case.value_and_grad, arrays, reduction="sum", **options)
+    assert calls
+    for loss, n_inputs, n_grads, n_options, kind in calls:
+        assert loss == lid and n_inputs == inputs and n_grads == grads and n_options == len(option_names)
+        assert (kind == "f") == (target == "float") or target == "index_or_float"

@@ -58,6 +58,10 @@ class LossSpec:
     # forward's array names where torch's differ from the function's (PoissonNLLLoss: log_input).
     class_keyword_only: bool = False
     class_arrays: tuple[str, ...] | None = None
+    # More rows of ``fastloss bench`` for this loss: ``(label, sample)`` pairs,
+    # each timed as the row ``name[label]`` with its own sample() (shapes or
+    # options the default row does not show, e.g. cross_entropy's probability targets).
+    bench_variants: tuple = ()
 
     @property
     def reference(self):
@@ -124,7 +128,7 @@ def jax_pointwise(expression, *, weight_divides_mean=True):
 
 
 def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional",
-           torch=None, jax=None, class_keyword_only=False, class_arrays=None):
+           torch=None, jax=None, class_keyword_only=False, class_arrays=None, bench_variants=()):
     """Creates and registers the forward, backward and fused functions of a loss.
 
     ``torch``: how torch computes the loss, for ``fastloss check`` and
@@ -201,5 +205,6 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         jax=jax,
         class_keyword_only=class_keyword_only,
         class_arrays=tuple(class_arrays) if class_arrays is not None else None,
+        bench_variants=tuple(bench_variants),
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

@@ -51,3 +51,23 @@ def elementwise_call(
     options: tuple[float, ...],
 ) -> tuple[float, float, int]: ...
 def losses() -> list[tuple[str, int, int, int, tuple[str, ...]]]: ...
+
+def rowwise_call(
+    loss: int,
+    want_value: bool,
+    want_grad: bool,
+    reduction: int,
+    grad_scale: float,
+    inputs: tuple[np.ndarray, ...],
+    target: np.ndarray | None,
+    weight: np.ndarray | None,
+    grad_output: np.ndarray | None,
+    loss_out: np.ndarray | None,
+    grads: tuple[np.ndarray, ...],
+    options: tuple[float, ...],
+) -> tuple[float, float, int, int]:
+    """A row-wise loss (fastloss/losses.h's FASTLOSS_ROWWISE_LOSSES) on the
+    cube (outer, classes, inner): returns (loss sum, mean's denominator,
+    error bits, first out-of-range class index)."""
+
+def rowwise_losses() -> list[tuple[str, int, int, int, str, tuple[str, ...]]]: ...

@@ -555,6 +555,441 @@ margin_ranking_loss, margin_ranking_loss_backward, margin_ranking_loss_value_and
 
 
 
+# ------------------------------------------------------------ class-axis losses
+#
+# The row-wise driver (cpp/src/simd/rowwise_driver.h) reads (C), (N, C) and
+# (N, C, d1..dk) inputs in place, the class axis at any stride, and integer
+# targets of any width as they are. Shapes and errors follow torch 2.13;
+# where torch raises RuntimeError fastloss raises ValueError (shapes,
+# values), TypeError (dtypes) or IndexError (a class index out of range).
+
+from . import _rowwise as _rw  # noqa: E402
+
+
+def _class_axis_input(input, name="input"):
+    x = _v.check_float(_v.as_array(input, name), name)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected 1 or more dimensions (got 0)")
+    if x.ndim == 1:
+        return x, (1, x.shape[0], 1), ()
+    return x, (x.shape[0], x.shape[1], _rw.numel(x.shape[2:])), (x.shape[0],) + x.shape[2:]
+
+
+def _index_target_shape(t, x, loss_shape):
+    """A class-index target's shape: input's without the class axis (a 1-D
+    input takes a 0-d or one-element target)."""
+    if x.ndim == 1:
+        if t.size != 1 or t.ndim > 1:
+            raise ValueError(f"target: a 1-D input takes one class index, got shape {t.shape}")
+        return
+    if t.ndim < 1 or t.shape[0] != x.shape[0]:
+        raise ValueError(f"target: expected input batch_size ({x.shape[0]}) to match target batch_size "
+                         f"({t.shape[0] if t.ndim else 'a 0-d target'})")
+    if t.shape != tuple(loss_shape):
+        raise ValueError(f"target: expected shape {tuple(loss_shape)}, got {t.shape}")
+
+
+def _class_loss(name, mode, grad_output, out, input, target, weight, reduction, options, *, probabilities_ok):
+    red = _v.reduction(reduction)
+    x, cube, loss_shape = _class_axis_input(input)
+    t = _v.as_array(target, "target")
+    probs = probabilities_ok and _v.is_float(t.dtype)
+    wobj = _v.as_array(weight, "weight") if weight is not None else None
+    if wobj is not None:
+        _v.check_real(wobj, "weight")
+    pairs = [(input, x), (weight, wobj)] + ([(target, t)] if probs else [])
+    rdtype, kdtype = _v.result_dtype(*pairs)
+    if probs:
+        if t.shape != x.shape:
+            raise ValueError(f"target: probability targets must have input's shape {x.shape}, got {t.shape}")
+        kt = _v.for_kernel(t, kdtype, t.shape)
+        kt = _rw.as_cube(kt, cube)
+    else:
+        if _v.is_float(t.dtype) or t.dtype.kind == "b":
+            raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+        kt = _rw.index_target(_v.check_real(t, "target"))
+        _index_target_shape(kt, x, loss_shape)
+        kt = _rw.as_cube(kt, (cube[0], cube[2]))
+    kw = _rw.class_weight(weight, cube[1], kdtype)
+    return _rw.evaluate(name, mode, x, cube, loss_shape, kt, red, kdtype=kdtype, rdtype=rdtype, weight=kw,
+                        grad_output=grad_output, out=out, options=options,
+                        sources=(x, t, wobj))
+
+
+def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_index=-100, reduction="mean",
+                   label_smoothing=0.0):
+    r"""Cross entropy of logits ``input`` against class indices or class
+    probabilities, with ``lp = log_softmax(input)`` along the class axis:
+
+    * class indices ``y``: ``l = (1 - e) * (-w[y] * lp[y]) + (e / C) * sum_c(-w[c] * lp[c])``
+      (``e = label_smoothing``); ``'mean'`` divides by ``sum(w[y])`` over
+      the rows whose target is not ``ignore_index`` (NaN when there are none;
+      ignored rows have loss 0 and gradient 0);
+    * probabilities ``t`` (a float target of ``input``'s shape):
+      ``l = -sum_c(w[c] * t'[c] * lp[c])`` with ``t' = (1 - e) * t + e / C``;
+      ``'mean'`` divides by the number of rows (class weights do not count);
+      ``ignore_index >= 0`` raises ValueError (torch).
+
+    Shapes: ``input`` (C), (N, C) or (N, C, d1, ..., dk) — read in place, the
+    class axis at any stride; a class-index ``target`` has input's shape
+    without the class axis (any integer dtype); ``weight`` (C,). A class index
+    outside [0, C) other than ``ignore_index`` raises IndexError naming it;
+    ``label_smoothing > 1`` raises ValueError.
+
+    Gradient w.r.t. input: ``(w[y] (1 - e) + (e / C) sum(w)) * softmax - w[y] (1 - e) onehot(y) - (e / C) w``
+    (probabilities: ``sum(w t') * softmax - w t'``), from the same pass."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    label_smoothing = _v.real_number(label_smoothing, "label_smoothing")
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) and ignore_index >= 0:
+        raise ValueError("ignore_index: is not supported for floating point (probability) targets")
+    return _class_loss("cross_entropy", mode, grad_output, out, input, target, weight, reduction,
+                       (ignore_index, label_smoothing), probabilities_ok=True)
+
+
+def _log_softmax_jax(jnp, x, axis):
+    m = jnp.max(x, axis=axis, keepdims=True)
+    return x - m - jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True))
+
+
+def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    axis = 0 if input.ndim == 1 else 1
+    lp = _log_softmax_jax(jnp, input, axis)
+    C = input.shape[axis]
+    wshape = [1] * input.ndim
+    wshape[axis] = C
+    w = jnp.ones(C, input.dtype) if weight is None else weight
+    wb = w.reshape(wshape)
+    if jnp.issubdtype(target.dtype, jnp.floating):
+        tt = target * (1 - label_smoothing) + label_smoothing / C
+        value = -(tt * wb * lp).sum(axis)
+        return _jax_reduce(jnp, value, reduction)
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    lpy = jnp.take_along_axis(lp, jnp.expand_dims(y, axis), axis).squeeze(axis)
+    wy = jnp.where(valid, w[y], 0)
+    value = -wy * lpy
+    if label_smoothing:
+        smooth = jnp.where(valid, -(wb * lp).sum(axis), 0)
+        value = (1 - label_smoothing) * value + label_smoothing / C * smooth
+    return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+def _rows_classes(size, classes):
+    """A sample's (rows, classes): ``size`` elements of rows of ``classes``,
+    or ``size`` itself when it is a shape (rows, classes)."""
+    if isinstance(size, tuple):
+        return size
+    return max(1, size // classes), classes
+
+
+def _class_sample(rng, size, dtype, classes=100):
+    rows, classes = _rows_classes(size, classes)
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = rng.integers(0, classes, rows)
+    return (x, y), {}
+
+
+def _ce_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)
+
+
+def _ce_vocabulary_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 32000)
+
+
+def _ce_smoothing_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)[0], {"label_smoothing": 0.1}
+
+
+def _ce_probabilities_sample(rng, size, dtype):
+    (x, _), _ = _class_sample(rng, size, dtype, 1000)
+    p = rng.random(x.shape)
+    return (x, (p / p.sum(1, keepdims=True)).astype(dtype)), {}
+
+
+cross_entropy, cross_entropy_backward, cross_entropy_value_and_grad = _export(
+    define(_cross_entropy, class_name="CrossEntropyLoss", family="classification", grads=("input",),
+           sample=_ce_sample, class_options=("weight", "ignore_index", "reduction", "label_smoothing"),
+           torch="cross_entropy", jax=_cross_entropy_jax,
+           bench_variants=(("C=32000", _ce_vocabulary_sample), ("probabilities", _ce_probabilities_sample),
+                           ("label_smoothing=0.1", _ce_smoothing_sample)))
+)
+
+
+def _nll_loss(mode, grad_output, out, input, target, weight=None, ignore_index=-100, reduction="mean"):
+    r"""Negative log likelihood of log-probabilities ``input`` (not
+    renormalised): ``l = -w[y] * input[y]``.
+
+    Shapes as :func:`cross_entropy`'s class-index form: ``input`` (C), (N, C)
+    or (N, C, d1, ..., dk) (the K-dim form is torch's NLLLoss2d), ``target``
+    input's shape without the class axis, any integer dtype; ``weight`` (C,).
+    ``'mean'`` divides by ``sum(w[y])`` over the rows not ``ignore_index``
+    (NaN when there are none). An index outside [0, C) other than
+    ``ignore_index`` raises IndexError naming it.
+
+    Gradient w.r.t. input: ``-w[y]`` at ``y``, 0 elsewhere (0 for ignored rows)."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    return _class_loss("nll_loss", mode, grad_output, out, input, target, weight, reduction, (ignore_index,),
+                       probabilities_ok=False)
+
+
+def _nll_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean"):
+    axis = 0 if input.ndim == 1 else 1
+    C = input.shape[axis]
+    w = jnp.ones(C, input.dtype) if weight is None else weight
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    xy = jnp.take_along_axis(input, jnp.expand_dims(y, axis), axis).squeeze(axis)
+    wy = jnp.where(valid, w[y], 0)
+    return _jax_reduce(jnp, -wy * xy, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+def _nll_sample(rng, size, dtype, classes=100):
+    (x, y), _ = _class_sample(rng, size, dtype, classes)
+    x = x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True)).astype(dtype)
+    return (x, y), {}
+
+
+def _nll_2d_sample(rng, size, dtype):
+    """(N, 21, H, W) segmentation logits (log-probabilities), N * 21 * H * W
+    about 1.3 * size (2**24: (16, 21, 256, 256))."""
+    side = 256 if size >= 1 << 22 else 16
+    n = max(1, round(size * 1.3125 / (21 * side * side)))
+    x = rng.standard_normal((n, 21, side, side)).astype(dtype)
+    x = x - np.log(np.exp(x.astype(np.float64)).sum(1, keepdims=True)).astype(dtype)
+    return (x, rng.integers(0, 21, (n, side, side))), {}
+
+
+nll_loss, nll_loss_backward, nll_loss_value_and_grad = _export(
+    define(_nll_loss, class_name="NLLLoss", family="classification", grads=("input",), sample=_nll_sample,
+           class_options=("weight", "ignore_index", "reduction"), torch="nll_loss", jax=_nll_jax,
+           bench_variants=(("2d", _nll_2d_sample),))
+)
+
+
+
+def _last_axis_input(input):
+    """An input whose class axis is its last: (C) or (N, C) (and, for
+    multilabel_soft_margin_loss, any leading dimensions)."""
+    x = _v.check_float(_v.as_array(input, "input"), "input")
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    rows = _rw.numel(x.shape[:-1])
+    return x, (rows, x.shape[-1], 1), x.shape[:-1]
+
+
+def _multilabel_soft_margin_loss(mode, grad_output, out, input, target, weight=None, reduction="mean"):
+    r"""Multi-label one-versus-all loss on logits, the mean over the classes
+    (the last axis) of ``w * (t * softplus(-x) + (1 - t) * softplus(x))``
+    (torch's ``-(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))``, computed
+    stably for any ``x``), then the reduction over the rows.
+
+    ``input`` (C) or (N, C) (any leading dimensions); ``target`` input's
+    shape (float, int or bool); ``weight`` broadcasts into input's shape:
+    a per-class weight ((C,), (1, C)) runs in the row-wise kernel, any other
+    weight (per element or per row) through the element-wise
+    ``binary_cross_entropy_with_logits`` kernel (the same per-element loss).
+
+    Gradient w.r.t. input: ``w * (sigmoid(x) - t) / C``."""
+    red = _v.reduction(reduction)
+    x, cube, loss_shape = _last_axis_input(input)
+    t = _v.check_real(_v.as_array(target, "target"), "target")
+    if t.shape != x.shape:
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {x.shape}")
+    wobj = None
+    if weight is not None:
+        wobj = _v.check_real(_v.as_array(weight, "weight"), "weight")
+        if _v.broadcast_shapes(wobj.shape, x.shape) != x.shape:
+            raise ValueError(f"weight: shape {wobj.shape} cannot be broadcast to input's shape {x.shape}")
+        if wobj.ndim and any(n != 1 for n in wobj.shape[:-1]) or (wobj.ndim and wobj.shape[-1] != x.shape[-1]) \
+                or wobj.ndim == 0:
+            return _multilabel_soft_margin_elementwise(mode, grad_output, out, input, target, weight, red,
+                                                       loss_shape, x.shape[-1])
+    rdtype, kdtype = _v.result_dtype((input, x), (target, t), (weight, wobj))
+    kt = _rw.as_cube(_v.for_kernel(t, kdtype, t.shape), cube)
+    kw = None if wobj is None else _rw.class_weight(wobj.reshape(-1), cube[1], kdtype)
+    return _rw.evaluate("multilabel_soft_margin_loss", mode, x, cube, loss_shape, kt, red, kdtype=kdtype,
+                        rdtype=rdtype, weight=kw, grad_output=grad_output, out=out, sources=(x, t, wobj))
+
+
+def _multilabel_soft_margin_elementwise(mode, grad_output, out, input, target, weight, red, loss_shape, classes):
+    """A weight that is not per class: the per-element losses from the
+    binary_cross_entropy_with_logits kernel, averaged over the last axis."""
+    per_element = binary_cross_entropy_with_logits(input, target, weight=weight, reduction="none")
+    rows = per_element.sum(axis=-1, dtype=np.float64) / classes
+    if red == _v.NONE:
+        value = rows.astype(per_element.dtype)
+    elif red == _v.SUM:
+        value = per_element.dtype.type(rows.sum())
+    else:
+        value = per_element.dtype.type(_v.divide(rows.sum(), rows.size))
+    if mode == _FORWARD:
+        return value
+    row_shape = tuple(loss_shape) if red == _v.NONE else ()
+    scale, g, _ = _v.grad_output(grad_output, row_shape, np.dtype(np.float64))
+    g = np.ones(row_shape) * scale if g is None else np.asarray(g, np.float64)
+    if red == _v.MEAN:
+        g = g / max(1, int(np.prod(loss_shape))) if int(np.prod(loss_shape)) else g * np.nan
+    go = np.broadcast_to((np.asarray(g) / classes)[..., np.newaxis], per_element.shape)
+    grad = binary_cross_entropy_with_logits_backward(input, target, weight=weight, reduction="none",
+                                                     grad_output=go, out=out)
+    return grad if mode == _BACKWARD else (value, grad)
+
+
+def _mlsm_jax(jnp, input, target, weight=None, reduction="mean"):
+    value = target * jnp.logaddexp(0, -input) + (1 - target) * jnp.logaddexp(0, input)
+    if weight is not None:
+        value = value * weight
+    return _jax_reduce(jnp, value.mean(axis=-1), reduction)
+
+
+def _multilabel_sample(rng, size, dtype, classes=1000):
+    rows, classes = _rows_classes(size, classes)
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = (rng.random((rows, classes)) < 0.1).astype(dtype)
+    return (x, y), {}
+
+
+(multilabel_soft_margin_loss, multilabel_soft_margin_loss_backward,
+ multilabel_soft_margin_loss_value_and_grad) = _export(
+    define(_multilabel_soft_margin_loss, class_name="MultiLabelSoftMarginLoss", family="classification",
+           grads=("input",), sample=_multilabel_sample, class_options=("weight", "reduction"),
+           torch="multilabel_soft_margin_loss", jax=_mlsm_jax)
+)
+
+
+def _matrix_input(input):
+    """(C) or (N, C) (torch: 'non-empty vector or matrix'); a 0-d input is one class."""
+    x = _v.check_float(_v.as_array(input, "input"), "input")
+    if x.ndim > 2:
+        raise ValueError(f"input: expected a vector or a matrix (N, C), got shape {x.shape}")
+    if x.ndim == 2:
+        return x, (x.shape[0], x.shape[1], 1)
+    return x, (1, x.size, 1)
+
+
+def _multi_margin_loss(mode, grad_output, out, input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    r"""Multi-class hinge loss: for each row with class index ``y``,
+    ``l = (w[y] / C) * sum_{c != y} max(margin - x[y] + x[c], 0)**p``, ``p`` 1 or 2.
+
+    ``input`` (C) or (N, C); ``target`` one class index per row (any integer
+    dtype; an index outside [0, C) raises IndexError naming it); ``weight``
+    (C,). ``p`` other than 1 or 2 raises ValueError.
+    Gradient: ``(w[y] / C) * p * max(z, 0)**(p - 1)`` for ``c != y``
+    (``z = margin - x[y] + x[c] > 0``), minus their sum at ``y``."""
+    red = _v.reduction(reduction)
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"p: expected an int, got {type(p).__name__}")
+    if p != 1 and p != 2:
+        raise ValueError(f"p: only p == 1 and p == 2 are supported (got {p})")
+    margin = _v.real_number(margin, "margin")
+    x, cube = _matrix_input(input)
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) or t.dtype.kind == "b":
+        raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+    kt = _rw.index_target(_v.check_real(t, "target"))
+    if x.ndim == 2:
+        if kt.shape != (x.shape[0],):
+            raise ValueError(f"target: expected shape ({x.shape[0]},), got {kt.shape}")
+        loss_shape = kt.shape
+    else:
+        if kt.size != 1 or kt.ndim > 1:
+            raise ValueError(f"target: a 1-D input takes one class index, got shape {kt.shape}")
+        loss_shape = kt.shape
+    wobj = None
+    if weight is not None:
+        wobj = _v.check_real(_v.as_array(weight, "weight"), "weight")
+        if wobj.ndim != 1:
+            raise ValueError(f"weight: must be one-dimensional, got shape {wobj.shape}")
+    rdtype, kdtype = _v.result_dtype((input, x), (weight, wobj))
+    kw = None if wobj is None else _rw.class_weight(wobj, cube[1], kdtype)
+    if kdtype == np.float32 and cube[1] >= 1 << 24:
+        raise ValueError("input: float32 multi_margin_loss takes fewer than 2**24 classes")
+    return _rw.evaluate("multi_margin_loss", mode, x, cube, loss_shape, _rw.as_cube(kt, (cube[0], 1)), red,
+                        kdtype=kdtype, rdtype=rdtype, weight=kw, grad_output=grad_output, out=out,
+                        options=(float(p), margin), sources=(x, t, wobj))
+
+
+def _multi_margin_jax(jnp, input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    y = target.reshape(-1)
+    C = x.shape[1]
+    xy = jnp.take_along_axis(x, y[:, None], 1)
+    z = jnp.maximum(margin - xy + x, 0) ** p
+    z = jnp.where(jnp.arange(C)[None, :] == y[:, None], 0, z)
+    value = z.sum(1) / C
+    if weight is not None:
+        value = value * weight[y]
+    return _jax_reduce(jnp, value.reshape(target.shape), reduction)
+
+
+def _multi_margin_sample(rng, size, dtype, classes=1000):
+    return _class_sample(rng, size, dtype, classes)
+
+
+multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_value_and_grad = _export(
+    define(_multi_margin_loss, class_name="MultiMarginLoss", family="classification", grads=("input",),
+           sample=_multi_margin_sample, class_options=("p", "margin", "weight", "reduction"),
+           torch="multi_margin_loss", jax=_multi_margin_jax)
+)
+
+
+def _multilabel_margin_loss(mode, grad_output, out, input, target, reduction="mean"):
+    r"""Multi-label hinge loss. Each row of ``target`` lists the row's target
+    classes, ended by the first -1 (or the row's end); with ``J`` that set,
+    ``l = (1 / C) * sum_{j in targets} sum_{i not in J} max(1 - (x[j] - x[i]), 0)``
+    (a class listed twice counts twice, as torch).
+
+    ``input`` (C) or (N, C); ``target`` input's shape, any integer dtype; every
+    entry of a row, also after its first -1, must lie in [-1, C) (IndexError
+    naming it, as torch rejects it)."""
+    red = _v.reduction(reduction)
+    x, cube = _matrix_input(input)
+    t = _v.as_array(target, "target")
+    if _v.is_float(t.dtype) or t.dtype.kind == "b":
+        raise TypeError(f"target: expected an integer array of class indices, got dtype {t.dtype}")
+    kt = _rw.index_target(_v.check_real(t, "target"))
+    if kt.shape != x.shape:
+        raise ValueError(f"target: shape {kt.shape} must equal input's shape {x.shape}")
+    loss_shape = x.shape[:1] if x.ndim == 2 else ()
+    rdtype, kdtype = _v.result_dtype((input, x))
+    return _rw.evaluate("multilabel_margin_loss", mode, x, cube, loss_shape, _rw.as_cube(kt, cube), red,
+                        kdtype=kdtype, rdtype=rdtype, grad_output=grad_output, out=out, sources=(x, t))
+
+
+def _mlm_jax(jnp, input, target, reduction="mean"):
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    y = target if target.ndim == 2 else target.reshape(1, -1)
+    C = x.shape[1]
+    listed = jnp.cumprod(y >= 0, axis=1).astype(bool)
+    ys = jnp.where(listed, y, 0)
+    is_target = jnp.any((ys[:, :, None] == jnp.arange(C)[None, None, :]) & listed[:, :, None], axis=1)
+    xj = jnp.take_along_axis(x, ys, 1)
+    z = jnp.maximum(1 - xj[:, :, None] + x[:, None, :], 0)
+    z = jnp.where(listed[:, :, None] & ~is_target[:, None, :], z, 0)
+    value = z.sum((1, 2)) / C
+    return _jax_reduce(jnp, value if input.ndim == 2 else value[0], reduction)
+
+
+def _multilabel_margin_sample(rng, size, dtype, classes=100):
+    rows, classes = _rows_classes(size if isinstance(size, tuple) else size // 4, classes)
+    x = rng.standard_normal((rows, classes)).astype(dtype)
+    y = np.full((rows, classes), -1, np.int64)
+    for k in range(min(4, classes)):  # up to 4 targets a row
+        y[:, k] = rng.integers(0, classes, rows)
+    if classes > 3:
+        y[rng.random(rows) < 0.5, 3] = -1
+    return (x, y), {}
+
+
+multilabel_margin_loss, multilabel_margin_loss_backward, multilabel_margin_loss_value_and_grad = _export(
+    define(_multilabel_margin_loss, class_name="MultiLabelMarginLoss", family="classification", grads=("input",),
+           sample=_multilabel_margin_sample, torch="multilabel_margin_loss", jax=_mlm_jax)
+)
+
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

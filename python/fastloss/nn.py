@@ -134,6 +134,13 @@ del _name
 del _make
 
 
+
+class NLLLoss2d(NLLLoss):  # noqa: F821 - made by the loop above
+    """torch's NLLLoss2d: :class:`NLLLoss`, whose inputs may be (N, C, d1..dk)."""
+
+
+__all__.append("NLLLoss2d")
+
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

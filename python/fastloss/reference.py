@@ -66,6 +66,16 @@ __all__ = [
     "hinge_embedding_loss_backward",
     "margin_ranking_loss",
     "margin_ranking_loss_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "nll_loss",
+    "nll_loss_backward",
+    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss_backward",
+    "multi_margin_loss",
+    "multi_margin_loss_backward",
+    "multilabel_margin_loss",
+    "multilabel_margin_loss_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -706,6 +716,359 @@ def margin_ranking_loss_backward(input1, input2, target, margin=0.0, reduction="
     local = np.where(-t * (x1 - x2) + margin >= 0, 1.0, 0.0) * -t
     return (_chain(local, input1, reduction, None, grad_output),
             _chain(-local, input2, reduction, None, grad_output))
+# -------------------------------------------------------- class-axis losses
+#
+# Inputs are (C), (N, C) or (N, C, d1, ..., dk): the class axis is axis 1
+# (axis 0 for a 1-D input). The helpers move it last, so every formula below
+# reads "for each row, over its classes".
+
+
+def _class_rows(input):
+    """``input`` as float64 rows ``(..., C)`` with the class axis last, and
+    the shape of the loss per row (``()`` for a 1-D input)."""
+    x = _float64(input)
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    if x.ndim == 1:
+        return x[np.newaxis, :], ()
+    return np.moveaxis(x, 1, -1), (x.shape[0],) + x.shape[2:]
+
+
+def _rows_to_input(grad_rows, input):
+    """The inverse of :func:`_class_rows` for a gradient."""
+    if np.ndim(input) == 1:
+        return grad_rows[0]
+    return np.moveaxis(grad_rows, -1, 1)
+
+
+def _class_indices(target, rows_shape, classes, ignore_index):
+    """Integer class indices of ``rows_shape``, checked: IndexError for an
+    index outside [0, classes) that is not ``ignore_index``. Returns
+    ``(indices with ignored rows set to 0, mask of counted rows)``."""
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: expected integer class indices, got dtype {t.dtype}")
+    t = t.astype(np.int64) if not (t.dtype.kind == "u" and t.itemsize == 8) else t
+    if rows_shape == ():
+        if t.size != 1:
+            raise ValueError(f"target: a 1-D input takes one class index, got shape {t.shape}")
+        t = t.reshape(1)
+        rows_shape = (1,)
+    elif t.shape != rows_shape:
+        raise ValueError(f"target: expected shape {rows_shape}, got {t.shape}")
+    counted = t != ignore_index if ignore_index is not None else np.ones(t.shape, bool)
+    bad = counted & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise IndexError(f"target: class index {t[bad].flat[0]} is out of bounds for {classes} classes")
+    return np.where(counted, t, 0).astype(np.int64), counted
+
+
+def _class_weight(weight, classes):
+    if weight is None:
+        return np.ones(classes)
+    w = _float64(weight)
+    if w.shape != (classes,):
+        raise ValueError(f"weight: expected shape ({classes},), got {w.shape}")
+    return w
+
+
+def _log_softmax(x):
+    """Along the last axis: ``x - max - log(sum(exp(x - max)))``; a row with
+    +inf, NaN or only -inf is NaN throughout (torch's log_softmax)."""
+    m = np.max(x, axis=-1, keepdims=True)
+    shifted = x - m
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def _reduce_rows(losses, reduction, denominator):
+    """'none': the per-row losses; 'sum'; 'mean': sum / denominator (NaN for 0/0)."""
+    if reduction == "none":
+        return np.asarray(losses, np.float64)
+    total = losses.sum()
+    if reduction == "sum":
+        return np.float64(total)
+    return np.float64(total / denominator)
+
+
+def _row_grad_output(grad_output, loss_shape, reduction, denominator):
+    """Per row: d(reduced loss) / d(row loss) times ``grad_output``."""
+    g = _grad_output(grad_output, loss_shape if reduction == "none" else ())
+    if reduction == "mean":
+        g = g / denominator
+    return np.broadcast_to(g, loss_shape if loss_shape != () else ())
+
+
+def _cross_entropy_parts(input, target, weight, ignore_index, reduction, label_smoothing):
+    _check_reduction(reduction)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index: must be an int (got {type(ignore_index).__name__})")
+    _check_real("label_smoothing", label_smoothing)
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
+    x, loss_shape = _class_rows(input)
+    classes = x.shape[-1]
+    w = _class_weight(weight, classes)
+    t = np.asarray(target)
+    probabilities = t.dtype.kind == "f" or t.dtype.name == "bfloat16"
+    if probabilities:
+        if ignore_index >= 0:
+            raise ValueError("ignore_index: is not supported for floating point (probability) targets")
+        if t.shape != np.shape(input):
+            raise ValueError(f"target: probability targets must have input's shape {np.shape(input)}")
+        p, _ = _class_rows(t)
+        return x, loss_shape, w, ("probabilities", p)
+    y, counted = _class_indices(target, loss_shape, classes, ignore_index)
+    return x, loss_shape, w, ("indices", y.reshape(x.shape[:-1]), counted.reshape(x.shape[:-1]))
+
+
+@_quiet
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """With ``lp = log_softmax(input)`` over the classes (axis 1; axis 0 of a
+    1-D input), ``e = label_smoothing``, ``C`` classes and class weights ``w``:
+
+    * class indices ``y``: ``l = (1 - e) * (-w[y] * lp[y]) + (e / C) * sum_c(-w[c] * lp[c])``,
+      0 for rows whose target is ``ignore_index``; ``'mean'`` is
+      ``sum(l) / sum(w[y])`` over the other rows (NaN if there are none).
+      An index outside [0, C) other than ``ignore_index`` raises IndexError.
+    * probabilities ``t`` (float, ``input``'s shape): with
+      ``t' = (1 - e) * t + e / C``, ``l = -sum_c(w[c] * t'[c] * lp[c])``;
+      ``'mean'`` divides by the number of rows."""
+    x, loss_shape, w, target_parts = _cross_entropy_parts(input, target, weight, ignore_index, reduction,
+                                                         label_smoothing)
+    lp = _log_softmax(x)
+    classes = x.shape[-1]
+    e = label_smoothing
+    if target_parts[0] == "probabilities":
+        t = target_parts[1] * (1 - e) + e / classes
+        losses = -np.sum(w * t * lp, axis=-1)
+        return _reduce_rows(losses.reshape(loss_shape), reduction, losses.size)
+    _, y, counted = target_parts
+    lp_y = np.take_along_axis(lp, y[..., np.newaxis], axis=-1)[..., 0]
+    w_y = np.where(counted, w[y], 0.0)
+    losses = np.where(counted, -(w_y * lp_y), 0.0)
+    if e != 0:
+        smooth = np.where(counted, -np.sum(w * lp, axis=-1), 0.0)
+        losses = (1 - e) * losses + (e / classes) * smooth
+    return _reduce_rows(losses.reshape(loss_shape), reduction, w_y.sum())
+
+
+@_quiet
+def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
+                           grad_output=None):
+    """With ``p = softmax(input)``: class indices,
+    ``dl/dx = (w[y] (1 - e) + (e / C) sum(w)) p - w[y] (1 - e) onehot(y) - (e / C) w``
+    (0 for ignored rows); probabilities, ``dl/dx = sum(w t') p - w t'``."""
+    x, loss_shape, w, target_parts = _cross_entropy_parts(input, target, weight, ignore_index, reduction,
+                                                         label_smoothing)
+    p = np.exp(_log_softmax(x))
+    classes = x.shape[-1]
+    e = label_smoothing
+    if target_parts[0] == "probabilities":
+        wt = w * (target_parts[1] * (1 - e) + e / classes)
+        local = np.sum(wt, axis=-1, keepdims=True) * p - wt
+        denominator = np.prod(x.shape[:-1])
+    else:
+        _, y, counted = target_parts
+        w_y = np.where(counted, w[y], 0.0)[..., np.newaxis]
+        onehot = np.arange(classes) == y[..., np.newaxis]
+        local = (w_y * (1 - e) + (e / classes) * w.sum()) * p - w_y * (1 - e) * onehot - (e / classes) * w
+        denominator = w_y.sum()
+    g = _row_grad_output(grad_output, loss_shape, reduction, denominator)
+    g = np.reshape(g, x.shape[:-1])[..., np.newaxis]
+    if target_parts[0] == "indices":
+        # Ignored rows: 0 * softmax (NaN where the row is not finite, as
+        # torch's log_softmax backward), also when 'mean' divides by 0.
+        return _rows_to_input(np.where(counted[..., np.newaxis], local * g, 0.0 * p), input)
+    return _rows_to_input(local * g, input)
+
+
+def _nll_parts(input, target, weight, ignore_index, reduction):
+    _check_reduction(reduction)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index: must be an int (got {type(ignore_index).__name__})")
+    x, loss_shape = _class_rows(input)
+    classes = x.shape[-1]
+    w = _class_weight(weight, classes)
+    y, counted = _class_indices(target, loss_shape, classes, ignore_index)
+    return x, loss_shape, w, y.reshape(x.shape[:-1]), counted.reshape(x.shape[:-1])
+
+
+@_quiet
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """``l = -w[y] * input[y]`` (``input`` holds log-probabilities; not
+    renormalised), 0 for rows whose target is ``ignore_index``; ``'mean'`` is
+    ``sum(l) / sum(w[y])`` over the other rows (NaN if there are none)."""
+    x, loss_shape, w, y, counted = _nll_parts(input, target, weight, ignore_index, reduction)
+    x_y = np.take_along_axis(x, y[..., np.newaxis], axis=-1)[..., 0]
+    w_y = np.where(counted, w[y], 0.0)
+    losses = np.where(counted, -(w_y * x_y), 0.0)
+    return _reduce_rows(losses.reshape(loss_shape), reduction, w_y.sum())
+
+
+@_quiet
+def nll_loss_backward(input, target, weight=None, ignore_index=-100, reduction="mean", *, grad_output=None):
+    """``dl/dx = -w[y]`` at class ``y``, 0 elsewhere and for ignored rows
+    (a zero total weight under 'mean' makes the counted entries NaN, as torch)."""
+    x, loss_shape, w, y, counted = _nll_parts(input, target, weight, ignore_index, reduction)
+    w_y = np.where(counted, w[y], 0.0)
+    onehot = (np.arange(x.shape[-1]) == y[..., np.newaxis]) & counted[..., np.newaxis]
+    g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, w_y.sum()), x.shape[:-1])
+    local = np.where(onehot, -(w_y * g)[..., np.newaxis], 0.0)
+    return _rows_to_input(local, input)
+
+
+def _softplus(x):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``, finite for finite x."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _multilabel_soft_margin_inputs(input, target, weight, reduction):
+    _check_reduction(reduction)
+    x, t = _float64(input), _float64(target)
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    _same_shape_target(x, t)
+    w = None if weight is None else _into("weight", weight, x.shape)
+    return x, t, w
+
+
+@_quiet
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean"):
+    """Per row (the last axis holds the C classes):
+    ``l = mean_c(w * (t * softplus(-x) + (1 - t) * softplus(x)))`` — torch's
+    ``-(t log_sigmoid(x) + (1 - t) log_sigmoid(-x))``; ``weight`` broadcasts
+    into input's shape; 'mean' averages the rows."""
+    x, t, w = _multilabel_soft_margin_inputs(input, target, weight, reduction)
+    losses = t * _softplus(-x) + (1.0 - t) * _softplus(x)
+    if w is not None:
+        losses = losses * w
+    rows = losses.sum(axis=-1) / x.shape[-1]
+    return _reduce_rows(rows, reduction, rows.size)
+
+
+@_quiet
+def multilabel_soft_margin_loss_backward(input, target, weight=None, reduction="mean", *, grad_output=None):
+    """``dl/dx = w * (sigmoid(x) - t) / C``."""
+    x, t, w = _multilabel_soft_margin_inputs(input, target, weight, reduction)
+    local = (_sigmoid(x) - t) / x.shape[-1]
+    if w is not None:
+        local = local * w
+    g = _row_grad_output(grad_output, x.shape[:-1], reduction, int(np.prod(x.shape[:-1])))
+    return local * np.reshape(g, x.shape[:-1])[..., np.newaxis]
+
+
+def _matrix(input):
+    """(C) or (N, C) as float64 rows (N, C); a 0-d input is one class."""
+    x = _float64(input)
+    if x.ndim > 2:
+        raise ValueError(f"input: expected a vector or a matrix, got shape {x.shape}")
+    return x.reshape(1, -1) if x.ndim < 2 else x
+
+
+def _multi_margin_inputs(input, target, p, margin, weight, reduction):
+    _check_reduction(reduction)
+    _check_real("margin", margin)
+    if p not in (1, 2):
+        raise ValueError(f"p: only p == 1 and p == 2 are supported (got {p})")
+    x = _matrix(input)
+    t = np.asarray(target)
+    loss_shape = t.shape if np.ndim(input) < 2 else (x.shape[0],)
+    if np.ndim(input) < 2 and t.size != 1:
+        raise ValueError(f"target: a 1-D input takes one class index, got shape {t.shape}")
+    y, _ = _class_indices(t.reshape(-1) if np.ndim(input) < 2 else t, (x.shape[0],), x.shape[1], None)
+    w = np.ones(x.shape[1]) if weight is None else _float64(weight)
+    if w.ndim != 1:
+        raise ValueError("weight: must be one-dimensional")
+    return x, y, w, loss_shape
+
+
+@_quiet
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Per row: ``l = (w[y] / C) * sum_{c != y} max(margin - x[y] + x[c], 0)**p``
+    (torch's kernel adds the terms with ``z > 0``: a NaN term counts 0)."""
+    x, y, w, loss_shape = _multi_margin_inputs(input, target, p, margin, weight, reduction)
+    rows = np.arange(x.shape[0])
+    z = margin - x[rows, y][:, np.newaxis] + x
+    z = np.where(z > 0, z, 0.0) ** p  # a NaN term counts 0: torch's kernel adds only z > 0
+    z[rows, y] = 0.0
+    losses = w[y] * z.sum(axis=1) / x.shape[1]
+    return _reduce_rows(losses.reshape(loss_shape), reduction, losses.size)
+
+
+@_quiet
+def multi_margin_loss_backward(input, target, p=1, margin=1.0, weight=None, reduction="mean", *, grad_output=None):
+    """``dl/dx[c] = (w[y] / C) * p * z**(p - 1)`` where ``z = margin - x[y] +
+    x[c] > 0`` (c != y), and ``dl/dx[y]`` minus their sum."""
+    x, y, w, loss_shape = _multi_margin_inputs(input, target, p, margin, weight, reduction)
+    rows = np.arange(x.shape[0])
+    z = margin - x[rows, y][:, np.newaxis] + x
+    local = np.where(z > 0, 1.0 if p == 1 else 2.0 * z, 0.0)
+    local[rows, y] = 0.0
+    local[rows, y] = -local.sum(axis=1)
+    local = local * (w[y] / x.shape[1])[:, np.newaxis]
+    g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, x.shape[0]), (x.shape[0], 1))
+    return (local * g).reshape(np.shape(input))
+
+
+def _multilabel_margin_inputs(input, target, reduction):
+    _check_reduction(reduction)
+    x = _matrix(input)
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: expected integer class indices, got dtype {t.dtype}")
+    if t.shape != np.shape(input):
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {np.shape(input)}")
+    t = t.reshape(x.shape)
+    bad = (t < -1) | (t >= x.shape[1])
+    if bad.any():
+        raise IndexError(f"target: class index {t[bad].flat[0]} is out of bounds for {x.shape[1]} classes")
+    return x, t.astype(np.int64)
+
+
+@_quiet
+def multilabel_margin_loss(input, target, reduction="mean"):
+    """Per row, with ``targets`` the row's entries before its first -1 and
+    ``J`` their set: ``l = (1/C) sum_{j in targets} sum_{i not in J} max(1 - x[j] + x[i], 0)``."""
+    x, t = _multilabel_margin_inputs(input, target, reduction)
+    losses = np.zeros(x.shape[0])
+    for n in range(x.shape[0]):
+        targets = []
+        for v in t[n]:
+            if v < 0:
+                break
+            targets.append(v)
+        others = np.ones(x.shape[1], bool)
+        others[targets] = False
+        for j in targets:
+            z = 1.0 - x[n, j] + x[n, others]
+            losses[n] += np.where(z > 0, z, 0.0).sum()  # NaN terms count 0 (torch adds only z > 0)
+    losses /= x.shape[1]
+    return _reduce_rows(losses.reshape(np.shape(input)[:-1]), reduction, losses.size)
+
+
+@_quiet
+def multilabel_margin_loss_backward(input, target, reduction="mean", *, grad_output=None):
+    """Each term ``max(1 - x[j] + x[i], 0) / C`` with a positive argument adds
+    ``1/C`` to ``dl/dx[i]`` and ``-1/C`` to ``dl/dx[j]``."""
+    x, t = _multilabel_margin_inputs(input, target, reduction)
+    local = np.zeros_like(x)
+    for n in range(x.shape[0]):
+        targets = []
+        for v in t[n]:
+            if v < 0:
+                break
+            targets.append(v)
+        others = np.ones(x.shape[1], bool)
+        others[targets] = False
+        for j in targets:
+            hit = others & (1.0 - x[n, j] + x[n] > 0)
+            local[n, hit] += 1.0
+            local[n, j] -= hit.sum()
+    local /= x.shape[1]
+    g = np.reshape(_row_grad_output(grad_output, np.shape(input)[:-1], reduction, x.shape[0]), (x.shape[0], 1))
+    return (local * g).reshape(np.shape(input))
+
+
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

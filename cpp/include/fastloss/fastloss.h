@@ -75,6 +75,59 @@ struct Totals {
 // can check (see above).
 Totals elementwise(Loss loss, DType dtype, const ElementwiseCall& call);
 
+// ---- Row-wise losses (losses.h's FASTLOSS_ROWWISE_LOSSES): a reduction
+// along one axis for every position of the others.
+//
+// The input is a cube (outer, classes, inner): torch's (N, C, d1..dk) with
+// inner = d1 * ... * dk (the caller merges d1..dk into one strided axis),
+// (N, C) with inner = 1, an unbatched (C) with outer = 1. A row is the
+// `classes` elements at one (n, s); rows are numbered r = n * inner + s, the
+// C order of the loss's shape (N, d1..dk). Every array of a call is a
+// RowArray over that cube: element strides over (outer, classes, inner), 0
+// where the array does not extend along an axis (a per-row array has
+// strides[1] = 0, the class weight strides[0] = strides[2] = 0).
+constexpr int kMaxRowInputs = 3;  // float row operands (triplet: anchor, positive, negative)
+
+struct RowArray {
+  void* data = nullptr;  // nullptr: absent
+  int64_t strides[3] = {};
+};
+
+// Element type of RowwiseCall::target: the call's float dtype, or an integer
+// of any width (read as it is; values outside int64 count as out of range).
+enum class ElementType : int { Float = 0, Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32, UInt64 };
+
+struct RowwiseCall {
+  int64_t outer = 0, classes = 0, inner = 1;
+  RowArray inputs[kMaxRowInputs];  // the loss's float row operands (losses.h: inputs)
+  RowArray grads[kMaxRowInputs];   // d loss / d inputs[k] (written when want_grad and present)
+  // Class index per row (strides[1] = 0), a row of class indices, or a float
+  // row / per-row float (losses.h's target column says which the loss takes).
+  RowArray target;
+  ElementType target_type = ElementType::Int64;
+  RowArray weight;       // per class (strides[1]); absent: 1
+  RowArray grad_output;  // per row; absent: 1
+  RowArray loss_out;     // per row: the loss of each row (reduction None)
+  Reduction reduction = Reduction::Mean;
+  bool want_value = true;
+  bool want_grad = false;
+  double grad_scale = 1.0;           // multiplies every gradient element
+  double options[kMaxOptions] = {};  // the loss's options, in losses.h's order
+};
+
+struct RowTotals {
+  double loss = 0;         // sum of the row losses (reduction Mean or Sum)
+  double denominator = 0;  // what 'mean' divides by: the summed class weights of the counted rows, or the row count
+  uint32_t errors = 0;     // bit 0: a class index out of range (bad_index holds the first, in row order)
+  int64_t bad_index = 0;
+};
+
+// Runs one row-wise loss. With Reduction::Mean the gradients are scaled by
+// grad_scale / denominator (computed first, from the targets alone). On an
+// error bit the arrays written hold partial results. Throws
+// std::invalid_argument for arguments it can check.
+RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& call);
+
 // The regression losses' first entry point, kept for existing callers: the
 // same kernels through six fixed operand slots and one parameter. `Sum` is
 // the identity on `input` (weight totals, bandwidth probes).

@@ -62,3 +62,63 @@ inline const LossInfo& loss_info(Loss loss) {
 }
 
 }  // namespace fastloss
+
+// The row-wise losses: a reduction along one axis (the class axis, or the
+// feature axis of the paired-row losses) for every position of the other
+// axes (cpp/src/simd/rowwise_driver.h). One row each; the RowLoss ids, each
+// level's row-wise kernel table, the bindings' metadata
+// (fastloss._core.rowwise_losses(), compared with the Python registry by
+// tests/test_registry.py) come from this list.
+//
+// Columns: X(Id, "functional name", Family, inputs, grads, target, "options")
+//   Id          the C++ functor (cpp/src/losses/<family>.h) and the RowLoss id
+//   inputs      float row operands (RowwiseCall::inputs), in torch's order
+//   grads       gradients it writes, one per differentiable row operand
+//   target      what RowwiseCall::target holds: Index (a class index per row,
+//               any integer width), IndexRows (a row of class indices per
+//               row, any integer width), Float (a float row), IndexOrFloat
+//               (either: cross_entropy's class indices or probabilities), None
+//   options     its numeric options in RowwiseCall::options order
+#define FASTLOSS_ROWWISE_LOSSES(X)                                                                  \
+  X(CrossEntropy, "cross_entropy", Classification, 1, 1, IndexOrFloat, "ignore_index label_smoothing") \
+  X(NllLoss, "nll_loss", Classification, 1, 1, Index, "ignore_index")                               \
+  X(MultilabelSoftMargin, "multilabel_soft_margin_loss", Classification, 1, 1, Float, "")          \
+  X(MultiMargin, "multi_margin_loss", Classification, 1, 1, Index, "p margin")                       \
+  X(MultilabelMargin, "multilabel_margin_loss", Classification, 1, 1, IndexRows, "")
+
+namespace fastloss {
+
+enum class RowLoss : int {
+#define FASTLOSS_ROW_ID(id, name, family, inputs, grads, target, options) id,
+  FASTLOSS_ROWWISE_LOSSES(FASTLOSS_ROW_ID)
+#undef FASTLOSS_ROW_ID
+};
+
+constexpr int kNumRowLosses = 0
+#define FASTLOSS_ROW_COUNT(id, name, family, inputs, grads, target, options) +1
+    FASTLOSS_ROWWISE_LOSSES(FASTLOSS_ROW_COUNT)
+#undef FASTLOSS_ROW_COUNT
+    ;
+
+// What a row-wise loss's RowwiseCall::target holds.
+enum class RowTarget : int { None, Index, IndexRows, Float, IndexOrFloat };
+
+struct RowLossInfo {
+  const char* name;
+  int inputs;
+  int grads;
+  RowTarget target;
+  const char* options;
+};
+
+inline const RowLossInfo& row_loss_info(RowLoss loss) {
+  static const RowLossInfo kInfo[] = {
+#define FASTLOSS_ROW_INFO(id, name, family, inputs, grads, target, options) \
+  {name, inputs, grads, RowTarget::target, options},
+      FASTLOSS_ROWWISE_LOSSES(FASTLOSS_ROW_INFO)
+#undef FASTLOSS_ROW_INFO
+  };
+  return kInfo[static_cast<int>(loss)];
+}
+
+}  // namespace fastloss

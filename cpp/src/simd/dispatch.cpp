@@ -268,6 +268,48 @@ Totals elementwise(Loss loss, DType dtype, const ElementwiseCall& call) {
   return g_table.load()->elementwise[static_cast<int>(loss)][static_cast<int>(dtype)](c);
 }
 
+RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
+  const char* f = "rowwise";
+  if (static_cast<unsigned>(loss) >= static_cast<unsigned>(kNumRowLosses))
+    invalid(f, "loss: unknown value " + std::to_string(static_cast<int>(loss)));
+  if (dtype != DType::Float32 && dtype != DType::Float64)
+    invalid(f, "dtype: unknown value " + std::to_string(static_cast<int>(dtype)));
+  const RowLossInfo& info = row_loss_info(loss);
+  if (c.outer < 0 || c.classes < 0 || c.inner < 0) invalid(f, "outer, classes, inner: negative");
+  int64_t rows = 0, numel = 0;
+  if (__builtin_mul_overflow(c.outer, c.inner, &rows) || __builtin_mul_overflow(rows, c.classes, &numel))
+    invalid(f, "outer * classes * inner overflows int64");
+  if (static_cast<unsigned>(c.reduction) > 2u) invalid(f, "reduction: unknown value");
+  if (static_cast<unsigned>(c.target_type) > static_cast<unsigned>(ElementType::UInt64))
+    invalid(f, "target_type: unknown value");
+  if (!c.want_value && !c.want_grad) invalid(f, "nothing to compute (want_value and want_grad are false)");
+  for (int k = info.inputs; k < kMaxRowInputs; ++k)
+    if (c.inputs[k].data != nullptr || c.grads[k].data != nullptr)
+      invalid(f, "inputs/grads[" + std::to_string(k) + "]: " + info.name + " reads only " + std::to_string(info.inputs));
+  const bool float_target = c.target_type == ElementType::Float;
+  switch (info.target) {
+    case RowTarget::Index:
+    case RowTarget::IndexRows:
+      if (float_target) invalid(f, std::string("target_type: ") + info.name + " takes integer class indices");
+      break;
+    case RowTarget::Float:
+      if (!float_target) invalid(f, std::string("target_type: ") + info.name + " takes a float target");
+      break;
+    default:
+      break;
+  }
+  if (rows == 0) return RowTotals{0, static_cast<double>(0), 0, 0};
+  for (int k = 0; k < info.inputs; ++k) {
+    if (c.inputs[k].data == nullptr && c.classes > 0) invalid(f, "inputs[" + std::to_string(k) + "].data: null");
+    if (c.want_grad && c.grads[k].data == nullptr && c.classes > 0)
+      invalid(f, "grads[" + std::to_string(k) + "].data: null while want_grad");
+  }
+  if (info.target != RowTarget::None && c.target.data == nullptr) invalid(f, "target.data: null");
+  if (c.reduction == Reduction::None && c.want_value && c.loss_out.data == nullptr)
+    invalid(f, "loss_out.data: null with reduction None");
+  return g_table.load()->rowwise[static_cast<int>(loss)][static_cast<int>(dtype)](c);
+}
+
 double pointwise(Pointwise loss, DType dtype, const PointwiseArgs& a) {
   const char* f = "pointwise";
   const Loss id = loss_of(loss);

@@ -9,11 +9,12 @@ namespace fastloss {
 
 // The loss families: one source file each (cpp/src/losses/<family>.cpp),
 // which fills its losses' entries of the table.
-enum class Family { Regression, Probabilistic, Margin };
+enum class Family { Regression, Probabilistic, Margin, Classification };
 
 namespace detail {
 
 using ElementwiseFn = Totals (*)(const ElementwiseCall&);
+using RowwiseFn = RowTotals (*)(const RowwiseCall&);  // simd/rowwise_driver.h
 using VectorMathFn = void (*)(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 // float16 (as its bits) <-> float32 over contiguous arrays, bitwise NumPy's
 // astype (simd/half_kernels.cpp; simd/convert.h walks strided arrays).
@@ -23,6 +24,7 @@ using FloatToHalfFn = void (*)(const float* src, uint16_t* dst, int64_t n);
 struct KernelTable {
   const char* name;
   ElementwiseFn elementwise[kNumLosses][2];  // [Loss][DType]
+  RowwiseFn rowwise[kNumRowLosses][2];       // [RowLoss][DType]
   VectorMathFn vector_math[2];               // indexed by DType; fn is a MathFn (simd/math_functions.h)
   HalfToFloatFn half_to_float;
   FloatToHalfFn float_to_half;

@@ -23,7 +23,7 @@ from . import machine, peers as peers_mod
 from . import progress as progress_mod
 from .roofline import Probe, roofline_seconds
 from .timing import spread, time_cases
-from .workload import OPS, Data, fastloss_cases
+from .workload import OPS, Data, bench_rows, fastloss_cases
 
 __all__ = ["run", "DTYPES", "REDUCTIONS", "DEFAULT_SIZE", "QUICK_SIZE", "DEFAULT_REPEAT", "QUICK_REPEAT"]
 
@@ -40,11 +40,10 @@ def _measure(names, config, size, dtype, reduction, repeat, peers, rows, errors,
     runs in each loss's round-robin, so its roofline shares the loss's
     conditions on a noisy machine; ``probes`` collects the probe results."""
     label = "as run" if config == "as_run" else "tuned malloc"
-    for name in names:
-        spec = REGISTRY[name]
+    for name, spec, sample in bench_rows(names):
         bar.step(f"{name} ({label})")
         try:
-            data = Data(spec, size, dtype, reduction)
+            data = Data(spec, size, dtype, reduction, sample)
             value = spec.forward(*data.arrays, **data.options)
         except Exception as exc:  # noqa: BLE001 - one broken loss must not stop the run
             errors.append({"loss": name, "impl": "fastloss", "config": config,
@@ -128,7 +127,7 @@ def run(losses=None, *, size=None, dtype="float32", reduction="mean", threads=No
     installed); ``best``: also time with the tuned allocator; ``progress``: a
     :class:`.progress.Progress` (default: plain lines on stderr)."""
     names = list(REGISTRY) if not losses else list(losses)
-    unknown = [n for n in names if n not in REGISTRY]
+    unknown = [n for n in names if n.partition("[")[0] not in REGISTRY or not bench_rows([n])]
     if unknown:
         raise ValueError(f"losses: unknown {', '.join(unknown)} (registered: {', '.join(REGISTRY)})")
     dtype = np.dtype(dtype)
@@ -150,7 +149,8 @@ def run(losses=None, *, size=None, dtype="float32", reduction="mean", threads=No
     started = time.perf_counter()
     cpus = machine.pin_threads(threads)
     best_how = "not requested"
-    bar.start(2 + len(names) * (2 if best else 1))
+    labels = [label for label, _, _ in bench_rows(names)]
+    bar.start(2 + len(labels) * (2 if best else 1))
     try:
         bar.step(f"importing peers: {', '.join(wanted) or 'none'}")
         loaded, missing = peers_mod.load(wanted, dtype, threads, required)
@@ -213,7 +213,7 @@ def run(losses=None, *, size=None, dtype="float32", reduction="mean", threads=No
             "read_write_bytes": probes[0]["read_write_bytes"],
             "probes": probes,
         },
-        "results": [_ordered(rows[k]) for k in sorted(rows, key=lambda k: (names.index(k[0]), OPS.index(k[1])))],
+        "results": [_ordered(rows[k]) for k in sorted(rows, key=lambda k: (labels.index(k[0]), OPS.index(k[1])))],
         "skipped": skipped,
         "errors": errors,
     }

@@ -10,7 +10,7 @@ import numpy as np
 
 from .timing import Case
 
-__all__ = ["OPS", "OP_LABELS", "Data", "fastloss_cases"]
+__all__ = ["OPS", "OP_LABELS", "Data", "fastloss_cases", "bench_rows"]
 
 OPS = ("forward", "backward", "value_and_grad", "value_and_grad_out")
 OP_LABELS = {
@@ -21,13 +21,31 @@ OP_LABELS = {
 }
 
 
+def bench_rows(names):
+    """``[(row label, spec, sample)]`` for the registry names ``names``: each
+    loss's default row, then its ``bench_variants`` as ``name[label]``; a
+    name may also be one ``name[label]`` row alone."""
+    from .._api import REGISTRY
+
+    rows = []
+    for name in names:
+        base, _, label = name.partition("[")
+        spec = REGISTRY[base]
+        if not label:
+            rows.append((name, spec, spec.sample))
+            rows.extend((f"{name}[{lab}]", spec, sample) for lab, sample in spec.bench_variants)
+        else:
+            rows.extend((name, spec, sample) for lab, sample in spec.bench_variants if lab == label.rstrip("]"))
+    return rows
+
+
 class Data:
     """One loss's sampled arrays and options (``spec.sample`` with a seed fixed
     per loss, then ``reduction``), and the bytes each op moves."""
 
-    def __init__(self, spec, size, dtype, reduction="mean"):
+    def __init__(self, spec, size, dtype, reduction="mean", sample=None):
         rng = np.random.default_rng(zlib.crc32(spec.name.encode()))
-        arrays, options = spec.sample(rng, size, np.dtype(dtype))
+        arrays, options = (sample or spec.sample)(rng, size, np.dtype(dtype))
         options = dict(options)
         if "reduction" in spec.options:
             options["reduction"] = reduction

@@ -1,0 +1,476 @@
+// Class-axis losses (torch 2.13's formulas): cross entropy, NLL, multilabel
+// soft margin, multi margin, multilabel margin. Each is the math of one row
+// for the row-wise driver (simd/rowwise_driver.h says what a row is and what
+// the driver does around it: targets, ignore_index, weights, scales, sums).
+//
+// A row's sums over the classes are taken in T in fixed slots (slot_sums),
+// segment by segment (kClassBlock classes), each segment's sum added in
+// double; the row's loss is then formed in double. Gradients are written in T.
+#pragma once
+
+#include <type_traits>
+
+#include "simd/math.h"
+#include "simd/rowwise_driver.h"
+#include "simd/vec.h"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+using rowwise::kClassBlock;
+using rowwise::LaneScalars;
+using rowwise::row_max;
+using rowwise::RowError;
+using rowwise::RowScalars;
+using rowwise::RowView;
+using rowwise::slot_sums;
+
+template <class V>
+constexpr int lanes_of() {
+  return static_cast<int>(sizeof(V) / sizeof(typename ElemOf<V>::type));
+}
+
+// f(i, tag) over [0, n): vectors of T (tag a V) at i, then the scalar tail (tag a T).
+template <class T, class F>
+inline void for_each_lane(int64_t n, F&& f) {
+  using V = typename VecOf<T>::type;
+  constexpr int L = kLanes<T>;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) f(i, V{});
+  for (; i < n; ++i) f(i, T{});
+}
+
+struct RowLossBase {
+  static constexpr bool kIgnoreIndex = false;
+  static constexpr bool kWeightTotal = false;
+  static constexpr bool kAnyStride = false;
+  static constexpr bool kSpatial = false;
+  static constexpr bool kRuns = false;
+  template <bool kValue, bool kGrad, class V, class T, class P>
+  static void spatial(const RowView<T>&, const P&, const LaneScalars<T>&, double*) {}
+  template <bool kValue, bool kGrad, class T>
+  static void run_rows(const rowwise::RunView<T>&, const int64_t*, const double*, const double*, const uint8_t*,
+                       double*) {}
+};
+
+// cross_entropy(x, y): with lp = log_softmax(x), M = max x, S = sum exp(x - M),
+//   class index y, weight w, label smoothing e over C classes:
+//     l = (1 - e) (-w_y lp_y) + (e / C) sum_c w_c (-lp_c)
+//       = (1 - e) (-w_y lp_y) + (e / C) (W log S - sum_c w_c (x_c - M)),  W = sum_c w_c
+//     dl/dx_c = (w_y (1 - e) + (e / C) W) p_c - w_y (1 - e) [c = y] - (e / C) w_c
+//   probabilities t (t' = (1 - e) t + e / C):
+//     l = sum_c w_c t'_c (log S - (x_c - M)),  dl/dx_c = (sum_k w_k t'_k) p_c - w_c t'_c
+// p_c = exp(x_c - M) / S. The gradient pass reuses exp(x_c - M), stored into
+// the gradient row by the sum pass (the row is still in cache).
+struct CrossEntropy : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::IndexOrFloat;
+  static constexpr bool kIgnoreIndex = true;
+  static constexpr bool kWeightTotal = true;
+  static constexpr bool kSpatial = true;
+  template <class T>
+  struct Params {
+    double smoothing;  // e
+    T keep;            // 1 - e, in T (the probability targets' t')
+    T spread;          // e / C, in T
+    Params(const double* o, int64_t classes)
+        : smoothing(o[1]),
+          keep(static_cast<T>(1.0 - o[1])),
+          spread(static_cast<T>(classes > 0 ? o[1] / static_cast<double>(classes) : 0.0)) {}
+  };
+
+  // The row's loss from its sums (both paths).
+  //   xy: x_y - M; logS; U = sum w_c (x_c - M); W = sum w_c; Q, R: the
+  //   probability targets' sum w t' and sum w t' (x - M).
+  static double index_value(double xy, double logS, double wy, double e, int64_t C, double U, double W) {
+    const double lp = xy - logS;
+    const double nll = -(wy * lp);  // -0.0 for lp = 0, as torch
+    if (e == 0) return nll;
+    return (1 - e) * nll + (e / static_cast<double>(C)) * (W * logS - U);
+  }
+
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
+    const int64_t C = v.classes;
+    const T* x = v.x;
+    const T M = row_max(x, C);
+    const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
+    double S = 0, U = 0, W = weighted ? 0 : static_cast<double>(C), Q = 0, R = 0;
+    for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+      const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+      const T* xb = x + c0;
+      T* gb = kGrad ? v.g + c0 : nullptr;
+      const T* wb = weighted ? v.w + c0 : nullptr;
+      auto exp_at = [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const W_ d = load<W_>(xb + i) - (W_)splat<W_>(M);
+        const W_ e = exp(d);
+        if constexpr (kGrad) store(gb + i, e);
+        out[0] = e;
+        return d;
+      };
+      if (probs) {
+        const T* tb = v.t + c0;
+        double s[3];
+        slot_sums<3, T>(n, [&](int64_t i, auto* out) {
+          using W_ = std::remove_pointer_t<decltype(out)>;
+          const W_ d = exp_at(i, out);
+          W_ wt = load<W_>(tb + i) * splat<W_>(p.keep) + splat<W_>(p.spread);
+          if (weighted) wt = wt * load<W_>(wb + i);
+          out[1] = wt;
+          out[2] = wt * d;
+        }, s);
+        S += s[0];
+        Q += s[1];
+        R += s[2];
+      } else if (smooth && weighted) {
+        double s[3];
+        slot_sums<3, T>(n, [&](int64_t i, auto* out) {
+          using W_ = std::remove_pointer_t<decltype(out)>;
+          const W_ d = exp_at(i, out);
+          const W_ w = load<W_>(wb + i);
+          out[1] = w * d;
+          out[2] = w;
+        }, s);
+        S += s[0];
+        U += s[1];
+        W += s[2];
+      } else if (smooth) {
+        double s[2];
+        slot_sums<2, T>(n, [&](int64_t i, auto* out) { out[1] = exp_at(i, out); }, s);
+        S += s[0];
+        U += s[1];
+      } else {
+        double s[1];
+        slot_sums<1, T>(n, [&](int64_t i, auto* out) { exp_at(i, out); }, s);
+        S += s[0];
+      }
+    }
+    const double logS = log(S);
+    double value = 0;
+    if constexpr (kValue) {
+      if (probs)
+        value = Q * logS - R;
+      else
+        value = index_value(static_cast<double>(x[rs.y]) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
+    }
+    if constexpr (kGrad) {
+      T* g = v.g;
+      const T* w = v.w;
+      if (probs) {
+        const T a = static_cast<T>(rs.scale * Q / S);
+        const T sc = static_cast<T>(rs.scale);
+        const T* t = v.t;
+        for_each_lane<T>(C, [&](int64_t i, auto tag) {
+          using W_ = decltype(tag);
+          W_ wt = load<W_>(t + i) * splat<W_>(p.keep) + splat<W_>(p.spread);
+          if (weighted) wt = wt * load<W_>(w + i);
+          store(g + i, splat<W_>(a) * load<W_>(g + i) - splat<W_>(sc) * wt);
+        });
+      } else {
+        const double e = p.smoothing;
+        const double keep = rs.wy * (1 - e);
+        const double spread = e / static_cast<double>(C);
+        const T a = static_cast<T>(rs.scale * (keep + spread * W) / S);
+        const T b = static_cast<T>(rs.scale * keep);
+        if (smooth) {
+          const T d = static_cast<T>(rs.scale * spread);
+          for_each_lane<T>(C, [&](int64_t i, auto tag) {
+            using W_ = decltype(tag);
+            const W_ wc = weighted ? load<W_>(w + i) : splat<W_>(1);
+            store(g + i, splat<W_>(a) * load<W_>(g + i) - splat<W_>(d) * wc);
+          });
+        } else {
+          for_each_lane<T>(C, [&](int64_t i, auto tag) {
+            using W_ = decltype(tag);
+            store(g + i, splat<W_>(a) * load<W_>(g + i));
+          });
+        }
+        g[rs.y] = g[rs.y] - b;
+      }
+    }
+    return value;
+  }
+
+  // Lanes = adjacent rows; loops over the classes at stride xc.
+  template <bool kValue, bool kGrad, class V, class T, class P>
+  static void spatial(const RowView<T>& v, const P& p, const LaneScalars<T>& ls, double* values) {
+    constexpr int L = lanes_of<V>();
+    const int64_t C = v.classes;
+    const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
+    V M = splat<V>(T(-__builtin_huge_val()));
+    for (int64_t c = 0; c < C; ++c) {
+      const V xv = load<V>(v.x + c * v.xc);
+      M = select(xv > M, xv, M);
+    }
+    V S = splat<V>(T(0)), U = S, Q = S, R = S;
+    double W = weighted ? 0 : static_cast<double>(C);
+    for (int64_t c = 0; c < C; ++c) {
+      const V d = load<V>(v.x + c * v.xc) - M;
+      const V e = exp(d);
+      if constexpr (kGrad) store(v.g + c * v.gc, e);
+      S += e;
+      const T w = weighted ? v.w[c] : T(1);
+      if (probs) {
+        const V wt = (load<V>(v.t + c * v.tc) * splat<V>(p.keep) + splat<V>(p.spread)) * splat<V>(w);
+        Q += wt;
+        R += wt * d;
+      } else if (smooth) {
+        U += splat<V>(w) * d;
+        if (weighted) W += static_cast<double>(w);
+      }
+    }
+    const V logSv = log(S);
+    T m[L], s[L], lsum[L], u[L], q[L], rr[L];
+    store(m, M);
+    store(s, S);
+    store(lsum, logSv);
+    store(u, U);
+    store(q, Q);
+    store(rr, R);
+    if constexpr (kValue) {
+      for (int l = 0; l < L; ++l) {
+        const double logS = static_cast<double>(lsum[l]);
+        if (probs)
+          values[l] = static_cast<double>(q[l]) * logS - static_cast<double>(rr[l]);
+        else
+          values[l] = index_value(static_cast<double>(v.x[ls.y[l] * v.xc + l]) - static_cast<double>(m[l]), logS,
+                                  ls.wy[l], p.smoothing, C, static_cast<double>(u[l]), W);
+      }
+    }
+    if constexpr (kGrad) {
+      T a[L] = {}, d[L] = {}, b[L] = {}, sc[L] = {};
+      const double spread = p.smoothing / static_cast<double>(C);
+      for (int l = 0; l < L; ++l) {
+        const double scale = ls.scale[l];
+        sc[l] = static_cast<T>(scale);
+        if (probs) {
+          a[l] = static_cast<T>(scale * static_cast<double>(q[l]) / static_cast<double>(s[l]));
+        } else {
+          const double keep = ls.wy[l] * (1 - p.smoothing);
+          a[l] = static_cast<T>(scale * (keep + spread * W) / static_cast<double>(s[l]));
+          d[l] = static_cast<T>(scale * spread);
+          b[l] = static_cast<T>(scale * keep);
+        }
+      }
+      const V av = load<V>(a), scv = load<V>(sc);
+      const V dv = probs ? av : load<V>(d);
+      for (int64_t c = 0; c < C; ++c) {
+        T* gp = v.g + c * v.gc;
+        const T w = weighted ? v.w[c] : T(1);
+        if (probs) {
+          const V wt = (load<V>(v.t + c * v.tc) * splat<V>(p.keep) + splat<V>(p.spread)) * splat<V>(w);
+          store(gp, av * load<V>(gp) - scv * wt);
+        } else if (smooth) {
+          store(gp, av * load<V>(gp) - dv * splat<V>(w));
+        } else {
+          store(gp, av * load<V>(gp));
+        }
+      }
+      if (!probs)
+        for (int l = 0; l < L; ++l) {
+          T* gy = v.g + ls.y[l] * v.gc + l;
+          *gy = *gy - b[l];
+        }
+    }
+  }
+
+};
+
+
+
+// nll_loss(x, y): l = -w_y x_y (x: log-probabilities, not renormalised);
+// dl/dx_c = -w_y [c = y]. Reads one element per row, at any stride.
+struct NllLoss : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::Index;
+  static constexpr bool kIgnoreIndex = true;
+  static constexpr bool kWeightTotal = true;
+  static constexpr bool kAnyStride = true;
+  static constexpr bool kRuns = true;
+  template <class T>
+  struct Params {
+    Params(const double*, int64_t) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>&, const P&, const RowScalars&, RowError*) {
+    return 0;  // (runs only)
+  }
+  // A run of rows: the values in one tight gather loop; the gradient zeroed
+  // along its contiguous axis, then -w_y * scale at each counted row's y.
+  template <bool kValue, bool kGrad, class T>
+  static void run_rows(const rowwise::RunView<T>& v, const int64_t* y, const double* wy, const double* scale,
+                       const uint8_t* status, double* values) {
+    const int64_t n = v.count, C = v.classes;
+    if constexpr (kValue)
+      for (int64_t k = 0; k < n; ++k) values[k] = -(wy[k] * static_cast<double>(v.x[k * v.xr + y[k] * v.xc]));
+    if constexpr (kGrad) {
+      if (v.gc == 1 || v.gr != 1) {
+        for (int64_t k = 0; k < n; ++k) {
+          T* g = v.g + k * v.gr;
+          for (int64_t c = 0; c < C; ++c) g[c * v.gc] = T(0);
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          T* g = v.g + c * v.gc;
+          for (int64_t k = 0; k < n; ++k) g[k] = T(0);
+        }
+      }
+      for (int64_t k = 0; k < n; ++k)
+        if (status[k] == rowwise::kValid) v.g[k * v.gr + y[k] * v.gc] = static_cast<T>(-(wy[k] * scale[k]));
+    }
+  }
+};
+
+// multilabel_soft_margin_loss(x, t): l = (1/C) sum_c w_c (t_c softplus(-x_c)
+// + (1 - t_c) softplus(x_c)) (torch's -(t log_sigmoid(x) + (1 - t)
+// log_sigmoid(-x)), stable for any x); dl/dx_c = w_c (sigmoid(x_c) - t_c) / C.
+struct MultilabelSoftMargin : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::Float;
+  template <class T>
+  struct Params {
+    Params(const double*, int64_t) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P&, const RowScalars& rs, RowError*) {
+    const int64_t C = v.classes;
+    const bool weighted = v.w != nullptr;
+    double sum = 0;
+    if constexpr (kValue) {
+      for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+        const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+        const T *xb = v.x + c0, *tb = v.t + c0, *wb = weighted ? v.w + c0 : nullptr;
+        double s[1];
+        slot_sums<1, T>(n, [&](int64_t i, auto* out) {
+          using W_ = std::remove_pointer_t<decltype(out)>;
+          const W_ x = load<W_>(xb + i), t = load<W_>(tb + i);
+          // t softplus(-x) + (1 - t) softplus(x) = softplus(-|x|) + (x > 0 ? (1 - t) x : -t x):
+          // one exp and one log1p, and torch's infinities (x = +inf, t = 1/2: inf; t = 1: NaN).
+          const W_ linear = select(x > splat<W_>(0), (splat<W_>(1) - t) * x, -t * x);
+          W_ l = softplus(-abs(x)) + linear;
+          if (weighted) l = l * load<W_>(wb + i);
+          out[0] = l;
+        }, s);
+        sum += s[0];
+      }
+    }
+    if constexpr (kGrad) {
+      const T scale = static_cast<T>(rs.scale / static_cast<double>(C));
+      for_each_lane<T>(C, [&](int64_t i, auto tag) {
+        using W_ = decltype(tag);
+        W_ g = (sigmoid(load<W_>(v.x + i)) - load<W_>(v.t + i)) * splat<W_>(scale);
+        if (weighted) g = g * load<W_>(v.w + i);
+        store(v.g + i, g);
+      });
+    }
+    return sum / static_cast<double>(C);
+  }
+};
+
+// multi_margin_loss(x, y): l = (w_y / C) sum_{c != y} max(margin - x_y + x_c, 0)^p,
+// p in {1, 2}; dl/dx_c = (w_y / C) [z_c > 0] (p = 1 ? 1 : 2 z_c) for c != y,
+// dl/dx_y = -sum of those.
+struct MultiMargin : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::Index;
+  template <class T>
+  struct Params {
+    bool square;
+    T margin;
+    Params(const double* o, int64_t) : square(o[0] == 2), margin(static_cast<T>(o[1])) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
+    using V = typename VecOf<T>::type;
+    constexpr int L = kLanes<T>;
+    const int64_t C = v.classes;
+    const T base = p.margin - v.x[rs.y];
+    T iota_[L];
+    for (int l = 0; l < L; ++l) iota_[l] = static_cast<T>(l);
+    const V iota = load<V>(iota_);
+    const T fy = static_cast<T>(rs.y);  // exact: C < 2^24 is checked by the caller for float32
+    double sum = 0, dsum = 0;
+    const T coef = static_cast<T>(rs.wy * rs.scale / static_cast<double>(C));
+    for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+      const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+      double s[2];
+      slot_sums<2, T>(n, [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const int64_t c = c0 + i;
+        W_ index;
+        if constexpr (sizeof(W_) == sizeof(T)) index = static_cast<T>(c);
+        else index = iota + splat<W_>(static_cast<T>(c));
+        const W_ zero = splat<W_>(0);
+        const W_ z = splat<W_>(base) + load<W_>(v.x + c);
+        const auto on = (z > zero) & (index != splat<W_>(fy));
+        const W_ zp = select(on, z, zero);
+        out[0] = p.square ? zp * zp : zp;
+        const W_ dz = p.square ? splat<W_>(2) * zp : select(on, splat<W_>(1), zero);
+        out[1] = dz;
+        if constexpr (kGrad) store(v.g + c, dz * splat<W_>(coef));
+      }, s);
+      sum += s[0];
+      dsum += s[1];
+    }
+    if constexpr (kGrad) v.g[rs.y] = static_cast<T>(-(dsum * static_cast<double>(coef)));
+    return rs.wy * sum / static_cast<double>(C);
+  }
+};
+
+// multilabel_margin_loss(x, y): the targets of a row are its class indices up
+// to the first -1 (every index of the row must lie in [-1, C)); with J that
+// set (duplicates counted as torch does),
+//   l = (1/C) sum_{j in targets} sum_{i not in J} max(1 - (x_j - x_i), 0),
+//   dl/dx_i += [z > 0] / C, dl/dx_j -= [z > 0] / C.
+struct MultilabelMargin : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::IndexRows;
+  template <class T>
+  struct Params {
+    Params(const double*, int64_t) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P&, const RowScalars& rs, RowError* err) {
+    const int64_t C = v.classes;
+    const int64_t* y = v.trow;
+    for (int64_t c = 0; c < C; ++c)
+      if (y[c] < -1 || y[c] >= C) {
+        err->failed = true;
+        err->value = y[c];
+        return 0;
+      }
+    int64_t count = 0;
+    while (count < C && y[count] >= 0) ++count;
+    // "Is a target" (1) in the gradient row (or the scratch row), then
+    // "is not a target" in the scratch row.
+    T* g = v.g;
+    T* other = v.scratch;  // C elements of the driver's scratch
+    T* mask = kGrad ? g : other;
+    for (int64_t c = 0; c < C; ++c) mask[c] = T(0);
+    for (int64_t j = 0; j < count; ++j) mask[y[j]] = T(1);
+    // Non-targets as 1, targets as 0.
+    for (int64_t c = 0; c < C; ++c) other[c] = T(1) - mask[c];
+    if constexpr (kGrad)
+      for (int64_t c = 0; c < C; ++c) g[c] = T(0);
+    const T scale = static_cast<T>(rs.scale / static_cast<double>(C));
+    double sum = 0;
+    for (int64_t j = 0; j < count; ++j) {
+      const T base = T(1) - v.x[y[j]];
+      double s[2];
+      slot_sums<2, T>(C, [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const W_ zero = splat<W_>(0);
+        const W_ o = load<W_>(other + i);
+        const W_ z = splat<W_>(base) + load<W_>(v.x + i);
+        const auto on = (z > zero) & (o != zero);
+        out[0] = select(on, z, zero);
+        const W_ hit = select(on, splat<W_>(1), zero);
+        out[1] = hit;
+        if constexpr (kGrad) store(g + i, load<W_>(g + i) + hit * splat<W_>(scale));
+      }, s);
+      sum += s[0];
+      if constexpr (kGrad) g[y[j]] = static_cast<T>(static_cast<double>(g[y[j]]) - s[1] * static_cast<double>(scale));
+    }
+    (void)rs;
+    return sum / static_cast<double>(C);
+  }
+};
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss
