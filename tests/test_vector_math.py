@@ -20,9 +20,11 @@ same order everywhere, without FMA).
 
 The losses' variants (loss_exp, loss_log, loss_log1p, loss_softplus,
 loss_sigmoid: math.h's loss_* functions, cheaper float32 code for the
-element-wise losses) are held to their own stated float32 bounds, with
-float32 results below FLT_MIN flushed to 0 where math.h says so, and are the
-accurate functions, bit for bit, in float64.
+element-wise losses) are held to their own stated float32 bounds on every
+level, with float32 results below FLT_MIN flushed to 0 where math.h says so,
+and are the accurate functions, bit for bit, in float64. In float32 they use
+fused multiply-adds on avx2/avx512 and separate ones on baseline: avx2 and
+avx512 agree bitwise, baseline only within the bounds.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ LOSS_VARIANTS = {
     "loss_exp": ("exp", 1.0, True),
     "loss_log": ("log", 1.0, False),
     "loss_log1p": ("log1p", 1.0, False),
-    "loss_softplus": ("softplus", 2.0, True),
+    "loss_softplus": ("softplus", 2.5, True),
     "loss_sigmoid": ("sigmoid", 2.0, True),
 }
 
@@ -383,7 +385,8 @@ def test_loss_variant_float64_is_the_accurate_function(isa, name):
 @pytest.mark.parametrize("name", list(LOSS_VARIANTS))
 def test_loss_variant_special_values_tail_and_isa_levels(name, dtype):
     """The accurate function's special values; the scalar tail equals the
-    vector body; every ISA level gives the same bits."""
+    vector body; the FMA levels (avx2, avx512) give the same bits, and so do
+    all levels in float64."""
     base = LOSS_VARIANTS[name][0]
     xs = np.array([v for v, _ in SPECIALS[base]] + [np.nan, -np.nan], dtype=dtype)
     expected = np.array([e for _, e in SPECIALS[base]] + [np.nan, np.nan], dtype=dtype)
@@ -391,7 +394,7 @@ def test_loss_variant_special_values_tail_and_isa_levels(name, dtype):
     x = np.concatenate([_log_uniform(rng, -40, 3, 5000).astype(dtype), hard_points(base, dtype), xs])
     previous = _core.current_isa()
     try:
-        results = []
+        results = {}
         for level in _core.available_isas():
             _core.select_isa(level)
             got = vector_math(name, xs)
@@ -400,9 +403,11 @@ def test_loss_variant_special_values_tail_and_isa_levels(name, dtype):
             np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(expected[zeros]), err_msg=name)
             body = vector_math(name, np.concatenate([x, np.zeros(64, dtype)]))[: len(x)]
             tail = np.concatenate([vector_math(name, x[i : i + 1]) for i in range(0, len(x), 37)])
-            np.testing.assert_array_equal(np.ascontiguousarray(body[::37]).view(np.uint8), tail.view(np.uint8), err_msg=level)
-            results.append(body)
+            np.testing.assert_array_equal(np.ascontiguousarray(body[::37]).view(np.uint8), tail.view(np.uint8),
+                                          err_msg=level)
+            results[level] = body
     finally:
         _core.select_isa(previous)
-    for level, got in zip(_core.available_isas(), results):
-        np.testing.assert_array_equal(got.view(np.uint8), results[0].view(np.uint8), err_msg=level)
+    same = [lv for lv in results if lv != "baseline"] if dtype == np.float32 else list(results)
+    for level in same:
+        np.testing.assert_array_equal(results[level].view(np.uint8), results[same[0]].view(np.uint8), err_msg=level)

@@ -34,7 +34,8 @@ struct BinaryCrossEntropy : Elementwise {
     const V one = splat<V>(1);
     if constexpr (kValue) {
       const V floor = splat<V>(-100);
-      value = (t - one) * clamp_min(loss_log1p(-x), floor) - t * clamp_min(loss_log(x), floor);
+      // x outside [0, 1] (or NaN) fails the check: its value is never used.
+      value = (t - one) * clamp_min(loss_log1p<true>(-x), floor) - t * clamp_min(loss_log<true>(x), floor);
     }
     if constexpr (kGrad) {
       using T = typename ElemOf<V>::type;
