@@ -94,6 +94,20 @@ def test_half_types_identical_across_threads(restore_threads, case):
                 assert_identical(a, b, f"{np.dtype(dtype).name}, {n} threads")
 
 
+def _assert_close_across_isas(a, b, what):
+    """baseline vs an FMA level for a loss with ``fma_math`` (float32): the same
+    NaNs and infinities, finite values within a few hundred ulp of the
+    array's scale (the loss_* functions differ by at most their few-ulp
+    bounds; the losses' formulas can cancel)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, what
+    assert np.array_equal(np.isnan(a), np.isnan(b)), f"{what}: NaN at different places"
+    assert np.array_equal(np.where(np.isinf(a), a, 0), np.where(np.isinf(b), b, 0)), f"{what}: infinities differ"
+    finite = np.isfinite(b)
+    scale = float(np.max(np.abs(b[finite]))) if finite.any() else 0.0
+    np.testing.assert_allclose(a[finite], b[finite], rtol=2e-5, atol=2e-5 * scale, err_msg=what)
+
+
 @pytest.mark.parametrize("case, options", case_options(ELEMENTWISE, heavy=True))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_bitwise_identical_across_isas(restore_threads, case, options, dtype):
@@ -101,41 +115,32 @@ def test_bitwise_identical_across_isas(restore_threads, case, options, dtype):
     FASTLOSS_ISA=baseline, avx2 and avx512: the summation slots do not depend
     on the vector width, the element-wise arithmetic is IEEE-exact (no FMA
     contraction) and the vector math (exp, log, log1p...) gives the same bits
-    at every width and in the scalar tail."""
+    at every width and in the scalar tail. The exception (docs/api.md): the
+    float32 loss_* math of the ``fma_math`` losses uses fused multiply-adds
+    on avx2/avx512, so there baseline is only close to them, while avx2 and
+    avx512 agree bitwise."""
     layouts = _layouts(case, np.dtype(dtype))
     layouts["special"] = case.make(np.random.default_rng(5), (10_007,), np.dtype(dtype), values="special",
                                    weighted=True)
     before = fastloss._core.current_isa()
-    isas = fastloss._core.available_isas()
+    isas = list(fastloss._core.available_isas())
+    inexact = case.fma_math and np.dtype(dtype) == np.float32
+    # the bitwise reference: an FMA level where the math differs on baseline
+    first = isas[-1] if inexact else isas[0]
     fastloss.set_num_threads(2)
     try:
         for name, arrays in layouts.items():
-            fastloss._core.select_isa(isas[0])
+            fastloss._core.select_isa(first)
             reference = _results(case, arrays, options)
-            for isa in isas[1:]:
+            for isa in isas:
+                if isa == first:
+                    continue
                 fastloss._core.select_isa(isa)
                 for i, (a, b) in enumerate(zip(_results(case, arrays, options), reference)):
-                    assert_identical(a, b, f"{name}, {isa} vs {isas[0]}, result {i}")
+                    what = f"{name}, {isa} vs {first}, result {i}"
+                    if inexact and isa == "baseline":
+                        _assert_close_across_isas(a, b, what)
+                    else:
+                        assert_identical(a, b, what)
     finally:
         fastloss._core.select_isa(before)
-
-
-@pytest.mark.parametrize("case", ELEMENTWISE, ids=lambda c: c.name)
-def test_concurrent_python_threads(restore_threads, case):
-    """Kernels release the GIL; many Python threads calling at once get what
-    serial calls get."""
-    fastloss.set_num_threads(2)
-    rng = np.random.default_rng(11)
-    problems = [case.make(rng, (50_000 + 1000 * i,), np.dtype(np.float32), weighted=True) for i in range(8)]
-
-    def run(arrays):
-        value, grads = case.call(case.value_and_grad, arrays, reduction="sum")
-        return (value, *case.grads(grads), case.call(case.forward, arrays, reduction="none"))
-
-    serial = [run(a) for a in problems]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for _ in range(3):
-            parallel = list(pool.map(run, problems))
-            for s, p in zip(serial, parallel):
-                for a, b in zip(s, p):
-                    assert_identical(a, b, "concurrent call")

@@ -18,8 +18,10 @@ struct SoftMargin : Elementwise {
   static void eval(const V* in, const P&, V& value, V* grad) {
     const V t = in[1];
     const V z = (-in[0]) * t;
-    if constexpr (kValue) value = softplus(z);
-    if constexpr (kGrad) grad[0] = -t * sigmoid(z);
+    V sp{}, sg{};
+    loss_logistic<kValue, kGrad ? 1 : 0>(z, sp, sg);  // one exp for both
+    if constexpr (kValue) value = sp;
+    if constexpr (kGrad) grad[0] = -t * sg;
   }
 };
 

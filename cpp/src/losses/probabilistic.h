@@ -1,8 +1,8 @@
 // Likelihood losses: binary cross entropy (on probabilities and on logits),
 // Poisson and Gaussian negative log likelihood, KL divergence. Formulas and
 // their order of operations follow torch 2.13 (ATen's kernels and
-// torch/nn/functional.py); the transcendentals are ours (simd/math.h, within
-// 1 ulp), so float32 results agree with torch's to a few ulp.
+// torch/nn/functional.py); the transcendentals are ours (simd/math.h's loss_*
+// variants: float32 within 1-2 ulp), so float32 results agree with torch's to a few ulp.
 #pragma once
 
 #include "losses/regression.h"
@@ -34,7 +34,8 @@ struct BinaryCrossEntropy : Elementwise {
     const V one = splat<V>(1);
     if constexpr (kValue) {
       const V floor = splat<V>(-100);
-      value = (t - one) * clamp_min(log1p(-x), floor) - t * clamp_min(log(x), floor);
+      // x outside [0, 1] (or NaN) fails the check: its value is never used.
+      value = (t - one) * clamp_min(loss_log1p<true>(-x), floor) - t * clamp_min(loss_log<true>(x), floor);
     }
     if constexpr (kGrad) {
       using T = typename ElemOf<V>::type;
@@ -59,15 +60,16 @@ struct BinaryCrossEntropyWithLogits : Elementwise {
   static void eval(const V* in, const P& p, V& value, V* grad) {
     const V x = in[0], t = in[1], pw = in[2];
     const V one = splat<V>(1);
+    // softplus(-x) and sigmoid(x) = sigmoid(-(-x)) from one exp.
+    V neg_log_sigmoid{}, s{};
+    loss_logistic<kValue, kGrad ? -1 : 0>(-x, neg_log_sigmoid, s);
     if constexpr (kValue) {
-      const V neg_log_sigmoid = softplus(-x);
       if (p.pos_weight)
         value = (one - t) * x + ((pw - one) * t + one) * neg_log_sigmoid;
       else
         value = (one - t) * x + neg_log_sigmoid;
     }
     if constexpr (kGrad) {
-      const V s = sigmoid(x);
       if (p.pos_weight) {
         const V pt = pw * t;
         grad[0] = (pt + one - t) * s - pt;
@@ -94,17 +96,18 @@ struct PoissonNll : Elementwise {
     using T = typename ElemOf<V>::type;
     const V x = in[0], t = in[1];
     if (p.log_input) {
-      const V e = exp(x);
+      const V e = loss_exp(x);
       if constexpr (kValue) value = e - t * x;
       if constexpr (kGrad) grad[0] = e - t;
     } else {
       const V xe = x + splat<V>(p.eps);
-      if constexpr (kValue) value = x - t * log(xe);
+      if constexpr (kValue) value = x - t * loss_log(xe);
       if constexpr (kGrad) grad[0] = splat<V>(1) - t / xe;
     }
     if constexpr (kValue) {
       if (p.full) {
-        const V stirling = t * log(t) - t + splat<V>(0.5) * log(splat<V>(static_cast<T>(6.283185307179586)) * t);
+        const V stirling =
+            t * loss_log(t) - t + splat<V>(0.5) * loss_log(splat<V>(static_cast<T>(6.283185307179586)) * t);
         value = value + select(t <= splat<V>(1), splat<V>(0), stirling);
       }
     }
@@ -131,7 +134,7 @@ struct GaussianNll : Elementwise {
     const V half = splat<V>(0.5);
     const V d2 = d * d;
     if constexpr (kValue) {
-      value = half * (log(v) + d2 / v);
+      value = half * (loss_log(v) + d2 / v);
       if (p.full) value = value + splat<V>(static_cast<T>(0.9189385332046727));
     }
     if constexpr (kGrad) {
@@ -155,11 +158,11 @@ struct KlDiv : Elementwise {
     const V x = in[0], t = in[1];
     const V zero = splat<V>(0);
     if (p.log_target) {
-      const V e = exp(t);
+      const V e = loss_exp(t);
       if constexpr (kValue) value = e * (t - x);
       if constexpr (kGrad) grad[0] = -e;
     } else {
-      if constexpr (kValue) value = select(t == zero, zero, t * log(t)) - t * x;
+      if constexpr (kValue) value = select(t == zero, zero, t * loss_log(t)) - t * x;
       if constexpr (kGrad) grad[0] = -t;
     }
   }

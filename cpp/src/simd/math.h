@@ -15,6 +15,15 @@
 //   the s = f / (2 + f) form of log (as fdlibm's e_log.c), no FMA: the build
 //   has -ffp-contract=off and no explicit fma, so results are bitwise
 //   identical on baseline (SSE2), avx2 and avx512 and in the scalar tail.
+// - The losses call the loss_* variants at the end of this file: float32 the
+//   *_fast_f32 functions (one plain rounding per step, the s = f / (2 + f)
+//   form of log with one division, exp without denormal results, and fmadd:
+//   ~3-4x fewer operations; exp, log, log1p < 1 ulp, softplus < 2.5 ulp,
+//   sigmoid < 2 ulp, as tests/test_vector_math.py asserts), float64 the
+//   functions here. fmadd is fused on avx2/avx512 and two roundings on
+//   baseline, so the float32 loss_* results (only they) differ between
+//   baseline and the FMA levels, within those bounds; avx2 and avx512 agree
+//   bit for bit, and so do each level's vectors and scalar tail.
 // - Polynomial coefficients: mpmath.chebyfit (near-minimax), degree chosen for
 //   the precision (the comment at each table says the fitted function,
 //   interval and error).
@@ -505,6 +514,139 @@ inline void softplus_sigmoid_f32(F x, F& softplus, F& sigmoid) {
   }
 }
 
+
+// ---- float32 for the losses' hot paths (loss_exp, loss_log, loss_log1p,
+// loss_logistic below). The functions above carry every result as an exact
+// sum to stay below 1 ulp everywhere; the losses' float32 results are
+// compared at ~100 ulp (and torch's own float32 math is a few ulp), so these
+// give up a little accuracy for ~3x fewer operations: one plain rounding per
+// step, the s = f / (2 + f) form of log (one division, a degree-2/3
+// polynomial instead of degree 11), no denormal results from exp, and
+// fmadd (vec.h): fused on avx2/avx512, a * b + c on baseline. So these, and
+// only these, differ between baseline and the FMA levels (by their bounds at
+// most); avx2 and avx512 give the same bits, and every level's scalar tail
+// the same as its vectors.
+
+// Horner with fmadd.
+template <class F, int N>
+inline F horner_fma(F x, const float (&c)[N]) {
+  F r = splat<F>(c[0]);
+  for (int i = 1; i < N; ++i) r = fmadd(r, x, splat<F>(c[i]));
+  return r;
+}
+
+// e^x = 2^n y with y = e^r rounded once from 1 + hi + (r^2 P(r) - lo)
+// (1 + hi split by Fast2Sum), n = round(x / ln 2) (t = n + kShifterF).
+// e^r - 1 - r = r^2 P(r) on |r| <= 0.3486, degree 4, |error| < 2^-23.8
+// relative to P (2^-27 relative to e^r).
+template <class F>
+inline F exp_y_fast_f32(F x, F& t) {
+  const F one = splat<F>(1);
+  t = fmadd(x, splat<F>(kLog2eF), splat<F>(kShifterF));
+  const F n = t - splat<F>(kShifterF);
+  const F hi = fmadd(n, splat<F>(-kLn2HiF), x);  // exact, fused or not (Sterbenz)
+  const F lo = n * splat<F>(kLn2LoF);
+  const F r = hi - lo;
+  static constexpr float c[] = {0.001392660829738979f, 0.008363519048498828f, 0.04166655205195496f,
+                                0.1666657493620777f, 0.5f};
+  const F q = fmadd(r * r, horner_fma(r, c), -lo);
+  const F h = one + hi;
+  return h + ((hi - (h - one)) + q);
+}
+
+// e^x for the losses: < 1 ulp where e^x is a normal float; 0 below
+// x = -87.3365 (e^x < FLT_MIN: flushed, no denormals), +inf above 88.7228,
+// NaN -> NaN. 2^n goes straight into y's exponent field.
+// kNonPositive: the caller knows x <= 0 or NaN (no overflow test).
+template <bool kNonPositive = false, class F>
+inline F exp_fast_f32(F x) {
+  F t;
+  const F y = exp_y_fast_f32(x, t);
+  F result = from_bits(to_bits(y) + (shifted_int(t) << 23));
+  result = select(x < splat<F>(-87.33654f), splat<F>(0), result);
+  if constexpr (!kNonPositive) result = select(x > splat<F>(88.72283f), splat<F>(__builtin_inff()), result);
+  return select(x == x, result, x);  // NaN
+}
+
+// k ln 2 + log(1 + f) + d, log(1 + f) = f - (f^2 / 2 - s (f^2 / 2 + z R(z))),
+// s = f / (2 + f), z = s^2 (fdlibm's e_log.c form, one rounding per step;
+// s only scales a term below 5 % of the result). R(z) = (2 atanh(s) - 2s) /
+// (s z): degree 2 on z <= 0.0295 (|s| <= 0.1716, f in [sqrt(1/2) - 1,
+// sqrt(2) - 1]), |error| < 2^-22.3, 2^-28 of the result.
+template <class F>
+inline F log_combine_fast_f32(F k, F f, F d) {
+  const F hfsq = splat<F>(0.5) * f * f;
+  const F s = f / (splat<F>(2) + f);
+  const F z = s * s;
+  static constexpr float c[] = {0.2958215894676855f, 0.3998873183116415f, 0.6666668515877068f};
+  const F small = fmadd(s, fmadd(z, horner_fma(z, c), hfsq), fmadd(k, splat<F>(kLn2LoF), d));
+  return k * splat<F>(kLn2HiF) - ((hfsq - small) - f);  // k ln2hi exact
+}
+
+// log(x) for the losses: < 1 ulp, denormals included. kUnit: the caller
+// knows x is in [0, 1] or does not use the result (BCE's checked input):
+// no NaN/+inf/negative handling. log(+-0) = -inf; else x < 0 -> NaN, +inf -> +inf.
+template <bool kUnit = false, class F>
+inline F log_fast_f32(F x) {
+  const auto tiny = x < splat<F>(1.17549435e-38f);  // FLT_MIN: scale denormals by 2^23
+  const F xs = select(tiny, x * splat<F>(8388608.0f), x);
+  F k, m;
+  frexp_sqrt2_f32(xs, k, m);
+  k = k - select(tiny, splat<F>(23), splat<F>(0));
+  const F result = log_combine_fast_f32(k, m - splat<F>(1), splat<F>(0));
+  if constexpr (kUnit) return select(x == splat<F>(0), splat<F>(-__builtin_inff()), result);
+  return log_specials_f32(x, result, 0.0f);
+}
+
+// log1p(x) for the losses: log(u) + c / u with u = 1 + x rounded and c the
+// rounding (Fast2Sum, larger first). < 1 ulp; tiny x exact, -0 kept;
+// -1 -> -inf; x < -1 -> NaN, +inf -> +inf unless kUnit (x in [-1, 0], or the
+// result unused).
+template <bool kUnit = false, class F>
+inline F log1p_fast_f32(F x) {
+  const F one = splat<F>(1);
+  const F u = one + x;
+  const F c = kUnit ? x - (u - one) : select(x > one, one - (u - x), x - (u - one));
+  F k, m;
+  frexp_sqrt2_f32(u, k, m);
+  const F result = log_combine_fast_f32(k, m - one, c / u);  // c = 0 where u is tiny
+  if constexpr (kUnit) {
+    const F r = select(u == splat<F>(0), splat<F>(-__builtin_inff()), result);
+    return select(x == splat<F>(0), x, r);
+  }
+  return select(x == splat<F>(0), x, log_specials_f32(x, result, -1.0f));  // keeps -0
+}
+
+// softplus(x) = max(x, 0) + log1p(e) and sigmoid(+-x) from one e = e^-|x|
+// (exp_fast_f32: 0 for |x| > 87.3). kSigmoid: 0 none, 1 sigmoid(x), -1
+// sigmoid(-x). log1p(e) = e - (e^2 / 2 - s (e^2 / 2 + z R(z))), e in [0, 1]:
+// s <= 1/3, R of degree 3 on z <= 1/9 (|error| < 2^-21.7, 2^-26 of the
+// result). softplus < 2.5 ulp (2.03 measured), sigmoid < 2 ulp (1.86).
+template <bool kSoftplus, int kSigmoid, class F>
+inline void logistic_fast_f32(F x, F& softplus, F& sigmoid) {
+  const F zero = splat<F>(0), one = splat<F>(1);
+  const F e = exp_fast_f32<true>(-abs(x));
+  if constexpr (kSoftplus) {
+    const F s = e / (splat<F>(2) + e);
+    const F z = s * s;
+    static constexpr float c[] = {0.2685626200099207f, 0.28235961139259447f, 0.4000758244782214f,
+                                  0.6666664023693445f};
+    const F hfsq = splat<F>(0.5) * e * e;
+    const F log1p_e = e - fmadd(-s, fmadd(z, horner_fma(z, c), hfsq), hfsq);
+    softplus = select(x < zero, zero, x) + log1p_e;  // NaN kept
+  }
+  if constexpr (kSigmoid != 0) {
+    // (x >= 0 ? 1 : e) / (1 + e) (sigmoid(-x): the other numerator) with
+    // 1 + e = h + l exactly (Fast2Sum): q (1 - l / h) removes h's rounding,
+    // l / h <= 2^-24 so 1 / h ~ 1.457 - h / 2 (7 % on [1, 2]) is plenty.
+    const F h = one + e;
+    const F l = e - (h - one);
+    const F num = kSigmoid > 0 ? select(x >= zero, one, e) : select(x >= zero, e, one);
+    const F q = num / h;  // NaN: e is NaN
+    sigmoid = fmadd(-q, l * fmadd(splat<F>(-0.5), h, splat<F>(1.457)), q);
+  }
+}
+
 }  // namespace math_detail
 
 // Public functions, for V in {VecF, VecD, float, double}. The error bounds are
@@ -584,6 +726,50 @@ inline V sigmoid(V x) {
   if constexpr (kIsF32<V>) math_detail::softplus_sigmoid_f32<false, true>(x, unused, sigmoid_out);
   else math_detail::softplus_sigmoid_core<false, true>(x, unused, sigmoid_out);
   return sigmoid_out;
+}
+
+// ---- The losses' variants: float32 from the *_fast_f32 functions above
+// (their comments give the bounds; tests/test_vector_math.py asserts them),
+// float64 the functions above, unchanged. Lanes and tails give the same
+// bits; float32 differs between baseline and avx2/avx512 (fmadd).
+
+// exp(x); float32 flushes results below FLT_MIN (x < -87.34) to 0.
+template <class V>
+inline V loss_exp(V x) {
+  if constexpr (kIsF32<V>) return math_detail::exp_fast_f32(x);
+  else return exp(x);
+}
+
+// log(x): float32 < 1 ulp. kUnit: x is in [0, 1] (or the result is not
+// used): NaN, +inf and x < 0 give unspecified values.
+template <bool kUnit = false, class V>
+inline V loss_log(V x) {
+  if constexpr (kIsF32<V>) return math_detail::log_fast_f32<kUnit>(x);
+  else return log(x);
+}
+
+// log1p(x): float32 < 1 ulp. kUnit: x is in [-1, 0] (or the result is not
+// used): NaN, +inf and x outside give unspecified values.
+template <bool kUnit = false, class V>
+inline V loss_log1p(V x) {
+  if constexpr (kIsF32<V>) return math_detail::log1p_fast_f32<kUnit>(x);
+  else return log1p(x);
+}
+
+// softplus(x) (if kSoftplus) and sigmoid(x) (kSigmoid 1) or sigmoid(-x)
+// (kSigmoid -1) from one exp: float32 < 2.5 / 2 ulp, e^-|x| flushed to 0
+// beyond |x| = 87.34: softplus(x) = 0 below x = -87.34 and x + 0 above 87.34
+// (torch's float32 log1p(exp(x)) is a denormal down to x = -103.9).
+template <bool kSoftplus, int kSigmoid, class V>
+inline void loss_logistic(V x, V& softplus_out, V& sigmoid_out) {
+  if constexpr (kIsF32<V>) {
+    math_detail::logistic_fast_f32<kSoftplus, kSigmoid>(x, softplus_out, sigmoid_out);
+  } else {
+    V unused{};
+    if constexpr (kSoftplus) math_detail::softplus_sigmoid_core<true, false>(x, softplus_out, unused);
+    if constexpr (kSigmoid != 0)
+      math_detail::softplus_sigmoid_core<false, true>(kSigmoid > 0 ? x : -x, unused, sigmoid_out);
+  }
 }
 
 }  // namespace FASTLOSS_ISA_NS

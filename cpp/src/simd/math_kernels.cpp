@@ -33,6 +33,13 @@ void vector_math(int fn, const void* in_bytes, void* out_bytes, int64_t n) {
       return map<T>([](auto v) { decltype(v) sp, sg; softplus_and_sigmoid(v, sp, sg); return sp; }, in, out, n);
     case detail::MathFn::SigmoidFused:
       return map<T>([](auto v) { decltype(v) sp, sg; softplus_and_sigmoid(v, sp, sg); return sg; }, in, out, n);
+    case detail::MathFn::LossExp: return map<T>([](auto v) { return loss_exp(v); }, in, out, n);
+    case detail::MathFn::LossLog: return map<T>([](auto v) { return loss_log(v); }, in, out, n);
+    case detail::MathFn::LossLog1p: return map<T>([](auto v) { return loss_log1p(v); }, in, out, n);
+    case detail::MathFn::LossSoftplus:
+      return map<T>([](auto v) { decltype(v) sp{}, sg{}; loss_logistic<true, 0>(v, sp, sg); return sp; }, in, out, n);
+    case detail::MathFn::LossSigmoid:
+      return map<T>([](auto v) { decltype(v) sp{}, sg{}; loss_logistic<false, 1>(v, sp, sg); return sg; }, in, out, n);
   }
 }
 

@@ -123,6 +123,29 @@ inline VecD abs(VecD x) {
   return reinterpret_cast<VecD>(reinterpret_cast<VecI64>(x) & 0x7fffffffffffffffLL);
 }
 
+// fmadd(a, b, c) = a * b + c: one fused rounding on the levels with FMA
+// (avx2, avx512; scalar and vector alike), the two roundings of a * b + c on
+// baseline (SSE2 has no FMA; emulating it would cost more than it saves).
+// Only math.h's float32 loss_* variants use it, so only they differ between
+// baseline and the FMA levels; their bounds hold either way (asserted on
+// every level). The -ffp-contract=off build never fuses anything else.
+inline float fmadd(float a, float b, float c) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+inline VecF fmadd(VecF a, VecF b, VecF c) {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, c);
+#elif defined(__FMA__)
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 // sign as torch's: 1, -1, or 0 for +-0 and NaN.
 template <class V>
 inline V sign(V x) {
