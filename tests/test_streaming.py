@@ -10,14 +10,14 @@ import pytest
 import fastloss
 from cases import CASES, case_params
 
-STREAMED = [c for c in CASES.values() if c.kind == "elementwise"]
+STREAMED = [c for c in CASES.values() if c.kind in ("elementwise", "classification")]
 
 
 def _data(case, rng, rows, dtype):
     """(chunked arrays by name, per-call options): arrays with a batch axis
     are split into chunks; a per-class ``pos_weight`` is an option."""
     arrays = case.make(rng, (rows, 5), dtype, weighted=True)
-    fixed = {a.name: arrays.pop(a.name) for a in case.args if a.shape == "last" and a.name in arrays}
+    fixed = {a.name: arrays.pop(a.name) for a in case.args if a.shape in ("last", "classes") and a.name in arrays}
     return arrays, fixed
 
 

@@ -28,6 +28,7 @@ FAMILY_KERNELS = {
 SOURCES = [
     ("cpp/include/fastloss/losses.h", "c++"),
     ("cpp/src/simd/elementwise_driver.h", "c++"),
+    ("cpp/src/simd/rowwise_driver.h", "c++"),
     ("cpp/src/simd/math.h", "c++"),
     ("tests/cases.py", "python"),
 ]

@@ -30,6 +30,13 @@ class Setup:
     pick: object = None
 
 
+def _rows(x, classes):
+    """One row per point: x in the first column, zeros elsewhere."""
+    rows = np.zeros((len(x), classes))
+    rows[:, 0] = x
+    return rows
+
+
 SETUPS = {
     "l1_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
     "mse_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
@@ -44,6 +51,25 @@ SETUPS = {
     "hinge_embedding_loss": Setup((-2, 3), {"target": -1.0}, ("margin", (0.5, 1.0, 2.0)), "input (target -1)"),
     "margin_ranking_loss": Setup((-3, 3), {"input2": 0.0, "target": 1.0}, ("margin", (0.0, 0.5, 1.0)),
                                  "input1 (input2 0, target 1)"),
+    # Class-axis losses: one row per point, the prediction is the target class's logit (score).
+    "cross_entropy": Setup((-4, 6), {}, ("label_smoothing", (0.0, 0.1, 0.3)),
+                           "logit of the target class (two other logits 0)",
+                           make=lambda x: {"input": _rows(x, 3), "target": np.zeros(len(x), np.int64)},
+                           pick=lambda g: g[:, 0]),
+    "nll_loss": Setup((-4, 0), {}, (), "log-probability of the target class",
+                      make=lambda x: {"input": _rows(x, 2), "target": np.zeros(len(x), np.int64)},
+                      pick=lambda g: g[:, 0]),
+    "multilabel_soft_margin_loss": Setup((-6, 6), {}, (), "logit of a positive class (one class)",
+                                         make=lambda x: {"input": x[:, None], "target": np.ones((len(x), 1))},
+                                         pick=lambda g: g[:, 0]),
+    "multi_margin_loss": Setup((-3, 3), {}, ("margin", (0.5, 1.0, 2.0)),
+                               "score of the target class (two other scores 0)",
+                               make=lambda x: {"input": _rows(x, 3), "target": np.zeros(len(x), np.int64)},
+                               pick=lambda g: g[:, 0]),
+    "multilabel_margin_loss": Setup((-3, 3), {}, (), "score of the target class (two other scores 0)",
+                                    make=lambda x: {"input": _rows(x, 3),
+                                                    "target": np.tile(np.array([0, -1, -1]), (len(x), 1))},
+                                    pick=lambda g: g[:, 0]),
 }
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as v
-from ._api import BACKWARD, FORWARD
+from ._api import BACKWARD, FORWARD, PARTIAL, VALUE_AND_GRAD, Partial
 from ._elementwise import _to_input
 
 # The C++ row-wise table (fastloss/losses.h): name -> (id, inputs, grads, target kind, option names).
@@ -78,12 +78,15 @@ def evaluate(name, mode, x, cube, loss_shape, target, reduction, *, kdtype, rdty
         kernel dtype.
     weight: a contiguous ``(classes,)`` kernel-dtype array or None.
     sources: the caller's arrays (for the overlap check of ``out=``).
-    Returns the loss (FORWARD), the gradient (BACKWARD) or both."""
+    Returns the loss (FORWARD), the gradient (BACKWARD), both, or the call's
+    Partial (PARTIAL: its total and the denominator 'mean' divides by)."""
     lid = TABLE[name][0]
     outer, classes, inner = cube
     kx = as_cube(v.for_kernel(x, kdtype, x.shape), cube)
     rows_shape = (outer, inner)
-    want_grad = mode != FORWARD
+    if mode == PARTIAL:  # the sum is the same for 'sum' and 'mean'; the kernel's 'mean' gives the denominator
+        reduction = v.MEAN
+    want_grad = mode in (BACKWARD, VALUE_AND_GRAD)
     loss_out = np.empty(rows_shape, kdtype) if (reduction == v.NONE and mode != BACKWARD) else None
     scale, kg, gbuf, out_x = 1.0, None, None, None
     if want_grad:
@@ -112,6 +115,8 @@ def evaluate(name, mode, x, cube, loss_shape, target, reduction, *, kdtype, rdty
         raise IndexError(f"target: class index {bad} is out of bounds for {classes} classes")
     if errors:
         raise MemoryError(f"{name}: no memory for the kernel's scratch rows")
+    if mode == PARTIAL:
+        return Partial(total, denom, rdtype)
     value = None
     if mode != BACKWARD:
         if reduction == v.NONE:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _elementwise as _ew
 from . import _validate as _v
-from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, PARTIAL as _PARTIAL, define, jax_pointwise
+from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, PARTIAL as _PARTIAL, Partial as _Partial, define, jax_pointwise
 
 __all__ = []  # filled below from each define()
 
@@ -826,6 +826,8 @@ def _multilabel_soft_margin_elementwise(mode, grad_output, out, input, target, w
         value = per_element.dtype.type(rows.sum())
     else:
         value = per_element.dtype.type(_v.divide(rows.sum(), rows.size))
+    if mode == _PARTIAL:
+        return _Partial(float(rows.sum()), rows.size, per_element.dtype)
     if mode == _FORWARD:
         return value
     row_shape = tuple(loss_shape) if red == _v.NONE else ()
