@@ -415,6 +415,7 @@ std::string compiler() {
 
 void register_math(py::module_& m);     // register_math.cpp
 void register_convert(py::module_& m);  // register_convert.cpp
+void register_ctc(py::module_& m);      // register_ctc.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss kernels (internal; use fastloss.functional)";
@@ -450,4 +451,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("max_dims") = kMaxDims;
   register_math(m);
   register_convert(m);
+  register_ctc(m);
 }

@@ -1,0 +1,220 @@
+// The CTC loss of one sample (the sequence family), compiled per
+// instruction-set level: the log-space forward (alpha) and backward (beta)
+// recursions over the extended target l' = (blank, l1, blank, ..., lS, blank),
+// vectorised over its L = 2S + 1 positions, in float64 for every dtype.
+//
+// Why float64: alpha and beta grow like t log C (about -35000 at T = 5000,
+// C = 1000); float32 keeps ~0.004 absolute there, and the gradient
+// exp(alpha + beta + nll - log_probs) inherits that error as a relative one.
+// In float64 the error stays ~1e-12 relative.
+//
+// One step of the forward recursion, for every position s at once:
+//   alpha_t(s) = e_t(s) + lse(alpha_{t-1}(s), alpha_{t-1}(s-1), alpha_{t-1}(s-2) + skip(s))
+// with e_t(s) = log_probs[t, l'(s)] and skip(s) = 0 where s may be reached
+// from s - 2 (a label that differs from the one before it), else -inf. A row
+// keeps 2 cells of -inf before position 0 and -inf after L - 1, so the loads
+// of s - 1, s - 2 (s + 1, s + 2 for beta) need no bounds tests and whole
+// vectors run past L (to a multiple of 8) with no scalar tail: the cells past
+// L read -inf and never feed back into positions below L.
+//
+// Gradient (torch's LossCTC.cpp formula): with beta including e_t(s) as alpha
+// does, gamma_t(c) = sum_{s: l'(s) = c} exp(alpha_t(s) + beta_t(s) + nll - e_t(s)).
+// beta runs backward in time over two rows; each time step's gamma terms
+// are added per distinct class of the target in position order, and the
+// gradient row is written at once: exp(log_probs) - gamma (torch) or -gamma
+// (exact) for the target's classes, exp(log_probs) (torch: NaN where
+// log_probs is -inf, as torch's formula gives) or -0 for every other class.
+// No T x C x S temporary: alpha is stored (T x L per thread), beta is not.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "losses/ctc_sample.h"
+#include "simd/kernel_table.h"
+#include "simd/math.h"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// log(e^a + e^b + e^c) as m + log1p(e^(mid - m) + e^(lo - m)), m the largest:
+// two exps and a log1p, exact for -inf terms; all three -inf give -inf (NaN
+// if any is NaN: a + b + c).
+template <class D>
+inline D log_sum_exp3(D a, D b, D c) {
+  const D hi = select(a > b, a, b), lo = select(a > b, b, a);
+  const D m = select(hi > c, hi, c), mid = select(hi > c, c, hi);
+  const D r = m + log1p(exp(mid - m) + exp(lo - m));
+  return select(m == splat<D>(kNegInf), a + b + c, r);
+}
+
+template <class T>
+inline double at(const T* p, int64_t i) {
+  return static_cast<double>(p[i]);
+}
+
+template <class T>
+double ctc_sample(const detail::CtcSample& p, double* work) {
+  using VD = VecD;
+  constexpr int kW = kLanes<double>;
+  const T* lp = static_cast<const T*>(p.log_probs);
+  const int64_t S = p.target_length, L = 2 * S + 1, Tn = p.length;
+  const detail::CtcLayout lay = detail::ctc_layout(p.grad != nullptr ? Tn : 2, S, p.grad != nullptr);
+  const int64_t R = lay.row, Lv = R - 8;  // positions computed per row (a multiple of 8)
+  const int64_t* labels = p.labels;
+  auto label_of = [&](int64_t s) { return (s & 1) ? labels[s >> 1] : p.blank; };
+
+  double nll;
+  double* const e = work + lay.emission;
+  double* const skip = work + lay.skip;
+  auto emissions = [&](int64_t t) {
+    const T* row = lp + t * p.time_stride;
+    const double b = at(row, p.blank * p.class_stride);
+    for (int64_t j = 0; j < S; ++j) {
+      e[2 * j] = b;
+      e[2 * j + 1] = at(row, labels[j] * p.class_stride);
+    }
+    e[2 * S] = b;
+  };
+  auto alpha_row = [&](int64_t t) { return work + lay.alpha + (p.grad != nullptr ? t : (t & 1)) * R + 8; };
+
+  if (Tn == 0) {
+    nll = S == 0 ? -0.0 : std::numeric_limits<double>::infinity();
+  } else {
+    for (int64_t s = 0; s < R; ++s) {
+      e[s] = kNegInf;
+      skip[s] = kNegInf;
+    }
+    for (int64_t s = 3; s < L; s += 2)
+      if (labels[s >> 1] != labels[(s >> 1) - 1]) skip[s] = 0.0;
+    emissions(0);
+    double* a0 = alpha_row(0);
+    for (int64_t s = -8; s < Lv; ++s) a0[s] = kNegInf;
+    a0[0] = e[0];
+    if (L > 1) a0[1] = e[1];
+    for (int64_t t = 1; t < Tn; ++t) {
+      emissions(t);
+      const double* prev = alpha_row(t - 1);
+      double* cur = alpha_row(t);
+      cur[-1] = cur[-2] = kNegInf;
+      for (int64_t s = 0; s < Lv; s += kW) {
+        const VD a = load<VD>(prev + s), b = load<VD>(prev + s - 1);
+        const VD c = load<VD>(prev + s - 2) + load<VD>(skip + s);
+        store(cur + s, log_sum_exp3(a, b, c) + load<VD>(e + s));
+      }
+    }
+    // As torch: -(m + log(e^(l1 - m) + e^(l2 - m))), m = 0 when both are -inf (nll = inf).
+    const double* last = alpha_row(Tn - 1);
+    const double l1 = last[L - 1], l2 = L > 1 ? last[L - 2] : kNegInf;
+    double m = l1 > l2 ? l1 : l2;
+    if (m == kNegInf) m = 0;
+    nll = -(m + log(exp(l1 - m) + exp(l2 - m)));
+  }
+  if (p.grad == nullptr) return nll;
+
+  T* const g = static_cast<T*>(p.grad);
+  const int64_t gt = p.grad_time_stride, gc = p.grad_class_stride, C = p.classes;
+  auto fill_rows = [&](int64_t from, int64_t to, T value) {
+    for (int64_t t = from; t < to; ++t)
+      for (int64_t c = 0; c < C; ++c) g[t * gt + c * gc] = value;
+  };
+  const bool finite = std::isfinite(nll);
+  if (!(finite || Tn == 0)) {
+    // No alignment (or NaN/inf inputs): torch's formula gives NaN at every
+    // t < length; zero_infinity zeroes an infinite loss's gradient.
+    const bool zero = p.zero_infinity && nll == std::numeric_limits<double>::infinity();
+    fill_rows(0, Tn, zero ? T(0) : std::numeric_limits<T>::quiet_NaN());
+    fill_rows(Tn, p.max_time, T(0));
+    return nll;
+  }
+  if (Tn == 0) {
+    fill_rows(0, p.max_time, T(0));
+    return nll;
+  }
+
+  // Distinct classes of l' (blank first) and each position's class slot.
+  int64_t* const classes = reinterpret_cast<int64_t*>(work + lay.classes);
+  int32_t* const slot = reinterpret_cast<int32_t*>(work + lay.slot);
+  double* const gamma = work + lay.gamma;
+  double* const terms = work + lay.terms;
+  int64_t distinct = 1;
+  classes[0] = p.blank;
+  for (int64_t s = 0; s < L; ++s) {
+    const int64_t c = label_of(s);
+    int64_t u = 0;
+    while (u < distinct && classes[u] != c) ++u;
+    if (u == distinct) classes[distinct++] = c;
+    slot[s] = static_cast<int32_t>(u);
+  }
+
+  const double scale = p.grad_scale;
+  const T tscale = static_cast<T>(scale);
+  double* next = work + lay.beta;
+  double* cur = next + R;
+  for (int64_t s = 0; s < R; ++s) next[s] = cur[s] = kNegInf;
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    emissions(t);
+    if (t == Tn - 1) {
+      cur[L - 1] = e[L - 1];
+      if (L > 1) cur[L - 2] = e[L - 2];
+    } else {
+      // beta_t(s) = e_t(s) + lse(beta_{t+1}(s), beta_{t+1}(s+1), beta_{t+1}(s+2) + skip(s+2))
+      for (int64_t s = 0; s < Lv; s += kW) {
+        const VD a = load<VD>(next + s), b = load<VD>(next + s + 1);
+        const VD c = load<VD>(next + s + 2) + load<VD>(skip + s + 2);
+        store(cur + s, log_sum_exp3(a, b, c) + load<VD>(e + s));
+      }
+      cur[L] = cur[L + 1] = kNegInf;  // the cells past L stay -inf (NaN inputs must not feed back)
+    }
+    const double* a = alpha_row(t);
+    const VD shift = splat<VD>(nll);
+    for (int64_t s = 0; s < Lv; s += kW)
+      store(terms + s, exp(load<VD>(a + s) + load<VD>(cur + s) + shift - load<VD>(e + s)));
+    for (int64_t u = 0; u < distinct; ++u) gamma[u] = 0;
+    for (int64_t s = 0; s < L; ++s) gamma[slot[s]] += terms[s];
+
+    // The gradient row: every class, then the target's classes again.
+    const T* x = lp + t * p.time_stride;
+    T* out = g + t * gt;
+    if (p.exact) {
+      for (int64_t c = 0; c < C; ++c) out[c * gc] = static_cast<T>(-0.0 * scale);
+      for (int64_t u = 0; u < distinct; ++u) out[classes[u] * gc] = static_cast<T>(-gamma[u] * scale);
+    } else {
+      using VT = typename VecOf<T>::type;
+      constexpr int kWT = kLanes<T>;
+      const VT inf_neg = splat<VT>(-std::numeric_limits<T>::infinity()), nan = splat<VT>(std::numeric_limits<T>::quiet_NaN());
+      int64_t c = 0;
+      if (p.class_stride == 1 && gc == 1) {
+        for (; c + kWT <= C; c += kWT) {
+          const VT v = load<VT>(x + c);
+          store(out + c, select(v == inf_neg, nan, exp(v)) * splat<VT>(tscale));
+        }
+      }
+      for (; c < C; ++c) {
+        const T v = x[c * p.class_stride];
+        out[c * gc] = (v == -std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN() : exp(v)) * tscale;
+      }
+      for (int64_t u = 0; u < distinct; ++u) {
+        const int64_t k = classes[u];
+        out[k * gc] = static_cast<T>((exp(at(x, k * p.class_stride)) - gamma[u]) * scale);
+      }
+    }
+    double* swap = next;
+    next = cur;
+    cur = swap;
+  }
+  fill_rows(Tn, p.max_time, T(0));
+  return nll;
+}
+
+}  // namespace
+
+void fill_ctc(detail::KernelTable& table) {
+  table.ctc[static_cast<int>(DType::Float32)] = &ctc_sample<float>;
+  table.ctc[static_cast<int>(DType::Float64)] = &ctc_sample<double>;
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss
