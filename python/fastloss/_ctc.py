@@ -128,11 +128,13 @@ def evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_l
         go = np.ascontiguousarray(np.broadcast_to(g, (N,) if red == _v.NONE else ()).reshape(-1))
 
     grad = grad_out = None
+    given = None
     if mode != FORWARD:
         given = _v.outs(out, 1)[0]
         if given is not None:
-            _v.out_array(given, lp.shape, dtype, [lp, tg, il])
-        if given is not None and given.dtype == kdtype and given.dtype.isnative and given.flags.aligned:
+            # The gradient has log_probs' dtype exactly (byte order too), as the element-wise losses'.
+            _v.out_array(given, lp.shape, lp.dtype, [lp, tg, il])
+        if given is not None and given.dtype == kdtype and given.flags.aligned:
             grad_out = given
         else:
             grad_out = np.empty(lp.shape, kdtype)
@@ -142,14 +144,16 @@ def evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_l
                            bool(exact), go)
 
     if mode != FORWARD:
-        given = _v.outs(out, 1)[0]
-        if given is not None and grad_out is not given:
-            given[...] = _v.narrow(grad_out, dtype) if dtype != kdtype else grad_out
-            result_grad = given
-        elif given is not None:
-            result_grad = given
+        if given is None:
+            result_grad = _v.narrow(grad_out, lp.dtype)
         else:
-            result_grad = _v.narrow(grad_out, dtype) if dtype != kdtype else grad_out
+            if grad_out is not given:
+                if grad_out.dtype == _F32 and given.dtype == np.float16 and given.flags.aligned:
+                    _v.float_to_half(grad_out, given)
+                else:
+                    with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
+                        np.copyto(given, grad_out, casting="unsafe")
+            result_grad = given
         if mode == BACKWARD:
             return result_grad
     if red == _v.NONE:

@@ -619,6 +619,7 @@ def _ctc_jax(jnp, log_probs, targets, input_lengths, target_lengths, blank=0, re
     import jax.numpy as jnp  # optax needs JAX arrays (the caller may pass NumPy)
     import optax
 
+    log_probs = jnp.asarray(log_probs)
     x = log_probs[:, None, :] if log_probs.ndim == 2 else log_probs
     labels = jnp.reshape(targets, (1, -1)) if log_probs.ndim == 2 else targets
     il = jnp.reshape(input_lengths, (-1,))

@@ -781,21 +781,21 @@ def _ctc_alpha_beta(x, labels, length, blank):
     alpha[0, 0] = e[0, 0]
     if L > 1:
         alpha[0, 1] = e[0, 1]
+    def shifted(row, k):
+        """row moved k places (k > 0: to higher positions), -inf filled."""
+        padded = np.concatenate(([ninf] * abs(k), row, [ninf] * abs(k)))
+        return padded[abs(k) - k: abs(k) - k + L]
+
     for t in range(1, length):
-        prev = alpha[t - 1]
-        stay = prev
-        step = np.concatenate(([ninf], prev[:-1]))
-        jump = np.where(skip, np.concatenate(([ninf, ninf], prev[:-2])), ninf)
-        alpha[t] = e[t] + _logsumexp(stay, step, jump)
+        prev = alpha[t - 1]  # from s, s - 1, or s - 2 where allowed
+        alpha[t] = e[t] + _logsumexp(prev, shifted(prev, 1), np.where(skip, shifted(prev, 2), ninf))
     beta[-1, L - 1] = e[-1, L - 1]
     if L > 1:
         beta[-1, L - 2] = e[-1, L - 2]
-    skip_from = np.concatenate((skip[2:], [False, False]))  # s -> s + 2 allowed
+    skip_from = np.concatenate((skip, [False, False]))[2:]  # s -> s + 2 allowed
     for t in range(length - 2, -1, -1):
-        nxt = beta[t + 1]
-        step = np.concatenate((nxt[1:], [ninf]))
-        jump = np.where(skip_from, np.concatenate((nxt[2:], [ninf, ninf])), ninf)
-        beta[t] = e[t] + _logsumexp(nxt, step, jump)
+        nxt = beta[t + 1]  # to s, s + 1, or s + 2 where allowed
+        beta[t] = e[t] + _logsumexp(nxt, shifted(nxt, -1), np.where(skip_from, shifted(nxt, -2), ninf))
     ends = alpha[-1, L - 2:] if L > 1 else alpha[-1, L - 1:]
     return alpha, beta, -_logsumexp(*ends)
 
