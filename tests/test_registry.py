@@ -175,3 +175,21 @@ def _check_row_directly(spec, case):
     np.testing.assert_allclose(total, case.forward(*kin, reduction="sum"), rtol=1e-13)
     for buf, g in zip(bufs, case.grads(case.backward(*kin, reduction="sum"))):
         np.testing.assert_array_equal(buf, g)
+
+
+# ----------------------------- the sequence losses (fastloss/losses.h's second list)
+
+SEQUENCE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.sequence_losses()}
+
+
+def test_sequence_table_agrees_with_the_registry():
+    """Each row of FASTLOSS_SEQUENCE_LOSSES is a registered loss of the
+    'sequence' family with as many arrays, gradients and (a subset of its)
+    options as the row says, and every registered sequence loss has a row."""
+    assert [lid for lid, *_ in SEQUENCE.values()] == list(range(len(SEQUENCE)))
+    assert set(SEQUENCE) == {n for n, s in REGISTRY.items() if s.family == "sequence"}
+    for name, (_, inputs, grads, options) in SEQUENCE.items():
+        spec = REGISTRY[name]
+        assert inputs == len(spec.arrays) and grads == len(spec.grads)
+        assert set(options) <= set(spec.options), (name, options)
+        assert name not in TABLE  # not an element-wise row as well
