@@ -39,26 +39,27 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-// e^d for d <= 0: exactly 0 below -700, where e^d would underflow into the
-// subnormal range; producing those costs a microcode assist of ~100 cycles
-// per instruction on x86 (no flush-to-zero here: it would change the
-// caller's floating-point state), and -inf terms are common (skip masks,
-// unreachable positions). Relative error of dropping them: < 1e-304.
-template <class D>
+// e^d for d <= 0, exactly 0 below kCut: no result or intermediate falls into
+// the subnormal range, where x86 takes a microcode assist of ~100 cycles per
+// instruction (flush-to-zero would change the caller's floating-point
+// state). -inf terms are common (skip masks, unreachable positions).
+template <int kCut, class D>
 inline D exp_nonpositive(D d) {
-  const D lo = splat<D>(-700.0);
+  const D lo = splat<D>(static_cast<double>(kCut));
   const auto tiny = d < lo;
   return select(tiny, splat<D>(0), exp(select(tiny, lo, d)));
 }
 
 // log(e^a + e^b + e^c) as m + log1p(e^(mid - m) + e^(lo - m)), m the largest:
 // two exps and a log1p, exact for -inf terms; all three -inf give -inf (NaN
-// if any is NaN: a + b + c).
+// if any is NaN: a + b + c). Terms below e^-40 of the largest are dropped:
+// 1 + 4e-18 is 1 in float64, so the sum cannot see them, and log1p of a
+// tiny argument would square it into the subnormal range (a slow assist).
 template <class D>
 inline D log_sum_exp3(D a, D b, D c) {
   const D hi = select(a > b, a, b), lo = select(a > b, b, a);
   const D m = select(hi > c, hi, c), mid = select(hi > c, c, hi);
-  const D r = m + log1p(exp_nonpositive(mid - m) + exp_nonpositive(lo - m));
+  const D r = m + log1p(exp_nonpositive<-40>(mid - m) + exp_nonpositive<-40>(lo - m));
   return select(m == splat<D>(kNegInf), a + b + c, r);
 }
 
@@ -204,7 +205,7 @@ double ctc_sample(const detail::CtcSample& p, double* work) {
     const double* a = alpha_row(t);
     const VD shift = splat<VD>(nll);
     for (int64_t s = bt.lo_v; s < bt.hi_v; s += kW)
-      store(terms + s, exp_nonpositive(load<VD>(a + s) + load<VD>(cur + s) + shift - load<VD>(e + s)));
+      store(terms + s, exp_nonpositive<-700>(load<VD>(a + s) + load<VD>(cur + s) + shift - load<VD>(e + s)));
     for (int64_t u = 0; u < distinct; ++u) gamma[u] = 0;
     for (int64_t s = bt.lo; s < bt.hi; ++s) gamma[slot[s]] += terms[s];
 
