@@ -63,6 +63,37 @@ inline D log_sum_exp3(D a, D b, D c) {
   return select(m == splat<D>(kNegInf), a + b + c, r);
 }
 
+// log_sum_exp3 for two vectors of positions at once. float32 inputs (kF32):
+// the increments log1p(e^(mid - m) + e^(lo - m)) in float32 lanes (math.h's
+// exp and log1p, <= 1 ulp: ~6e-8 absolute per step, about sqrt(T) x that
+// after T steps, 4e-6 at T = 5000, below float32's own resolution of the
+// gradient), added to the float64 m: the accumulated alpha and beta stay
+// float64, so their size (t log C) costs no accuracy. Terms below e^-25 of the
+// largest are dropped (invisible in float32, and log1p would cube them into
+// the subnormal range). float64 inputs: everything in float64.
+typedef float VecHalfF __attribute__((vector_size(kVectorBytes / 2)));
+
+template <bool kF32>
+inline void log_sum_exp3_pair(const VecD (&a)[2], const VecD (&b)[2], const VecD (&c)[2], VecD (&r)[2]) {
+  if constexpr (!kF32) {
+    for (int k = 0; k < 2; ++k) r[k] = log_sum_exp3(a[k], b[k], c[k]);
+  } else {
+    constexpr int kW = kLanes<double>;
+    VecD m[2];
+    float x1[2 * kW], x2[2 * kW];
+    for (int k = 0; k < 2; ++k) {
+      const VecD hi = select(a[k] > b[k], a[k], b[k]), lo = select(a[k] > b[k], b[k], a[k]);
+      m[k] = select(hi > c[k], hi, c[k]);
+      const VecD mid = select(hi > c[k], c[k], hi);
+      store(x1 + k * kW, __builtin_convertvector(mid - m[k], VecHalfF));
+      store(x2 + k * kW, __builtin_convertvector(lo - m[k], VecHalfF));
+    }
+    const VecF l = log1p(exp_nonpositive<-25>(load<VecF>(x1)) + exp_nonpositive<-25>(load<VecF>(x2)));
+    for (int k = 0; k < 2; ++k)
+      r[k] = select(m[k] == splat<VecD>(kNegInf), a[k] + b[k] + c[k], m[k] + widen(l, k));
+  }
+}
+
 template <class T>
 inline double at(const T* p, int64_t i) {
   return static_cast<double>(p[i]);
@@ -72,6 +103,7 @@ template <class T>
 double ctc_sample(const detail::CtcSample& p, double* work) {
   using VD = VecD;
   constexpr int kW = kLanes<double>;
+  constexpr bool kF32 = sizeof(T) == sizeof(float);
   const T* lp = static_cast<const T*>(p.log_probs);
   const int64_t S = p.target_length, L = 2 * S + 1, Tn = p.length;
   const detail::CtcLayout lay = detail::ctc_layout(p.grad != nullptr ? Tn : 2, S, p.grad != nullptr);
@@ -132,10 +164,19 @@ double ctc_sample(const detail::CtcSample& p, double* work) {
       const Band b = band(t);
       for (int64_t s = -8; s < b.lo_v; ++s) cur[s] = kNegInf;
       for (int64_t s = b.hi_v; s < Lv; ++s) cur[s] = kNegInf;
-      for (int64_t s = b.lo_v; s < b.hi_v; s += kW) {
-        const VD a = load<VD>(prev + s), b1 = load<VD>(prev + s - 1);
-        const VD c = load<VD>(prev + s - 2) + load<VD>(skip + s);
-        store(cur + s, log_sum_exp3(a, b1, c) + load<VD>(e + s));
+      for (int64_t s = b.lo_v; s < b.hi_v; s += 2 * kW) {
+        // Two vectors per step; past hi_v the second repeats the first (never
+        // stored), so nothing outside the row's computed cells is read.
+        VD a[2], b1[2], c[2], r[2];
+        for (int k = 0; k < 2; ++k) {
+          const int64_t q = s + k * kW < b.hi_v ? s + k * kW : s;
+          a[k] = load<VD>(prev + q);
+          b1[k] = load<VD>(prev + q - 1);
+          c[k] = load<VD>(prev + q - 2) + load<VD>(skip + q);
+        }
+        log_sum_exp3_pair<kF32>(a, b1, c, r);
+        store(cur + s, r[0] + load<VD>(e + s));
+        if (s + kW < b.hi_v) store(cur + s + kW, r[1] + load<VD>(e + s + kW));
       }
     }
     // As torch: -(m + log(e^(l1 - m) + e^(l2 - m))), m = 0 when both are -inf (nll = inf).
@@ -195,17 +236,40 @@ double ctc_sample(const detail::CtcSample& p, double* work) {
       if (L > 1) cur[L - 2] = e[L - 2];
     } else {
       // beta_t(s) = e_t(s) + lse(beta_{t+1}(s), beta_{t+1}(s+1), beta_{t+1}(s+2) + skip(s+2))
-      for (int64_t s = bt.lo_v; s < bt.hi_v; s += kW) {
-        const VD a = load<VD>(next + s), b1 = load<VD>(next + s + 1);
-        const VD c = load<VD>(next + s + 2) + load<VD>(skip + s + 2);
-        store(cur + s, log_sum_exp3(a, b1, c) + load<VD>(e + s));
+      for (int64_t s = bt.lo_v; s < bt.hi_v; s += 2 * kW) {
+        VD a[2], b1[2], c[2], r[2];
+        for (int k = 0; k < 2; ++k) {
+          const int64_t q = s + k * kW < bt.hi_v ? s + k * kW : s;
+          a[k] = load<VD>(next + q);
+          b1[k] = load<VD>(next + q + 1);
+          c[k] = load<VD>(next + q + 2) + load<VD>(skip + q + 2);
+        }
+        log_sum_exp3_pair<kF32>(a, b1, c, r);
+        store(cur + s, r[0] + load<VD>(e + s));
+        if (s + kW < bt.hi_v) store(cur + s + kW, r[1] + load<VD>(e + s + kW));
       }
       cur[L] = cur[L + 1] = kNegInf;  // the cells past L stay -inf (NaN inputs must not feed back)
     }
     const double* a = alpha_row(t);
     const VD shift = splat<VD>(nll);
-    for (int64_t s = bt.lo_v; s < bt.hi_v; s += kW)
-      store(terms + s, exp_nonpositive<-700>(load<VD>(a + s) + load<VD>(cur + s) + shift - load<VD>(e + s)));
+    // The posterior terms: float32 lanes for float32 inputs (posteriors below
+    // e^-80 dropped: under float32's smallest normal), float64 otherwise.
+    for (int64_t s = bt.lo_v; s < bt.hi_v; s += 2 * kW) {
+      if constexpr (kF32) {
+        float x[2 * kW];
+        for (int k = 0; k < 2; ++k) {
+          const int64_t q = s + k * kW < bt.hi_v ? s + k * kW : s;
+          const VD v = load<VD>(a + q) + load<VD>(cur + q) + shift - load<VD>(e + q);
+          store(x + k * kW, __builtin_convertvector(v, VecHalfF));
+        }
+        const VecF g = exp_nonpositive<-80>(load<VecF>(x));
+        store(terms + s, widen(g, 0));
+        if (s + kW < bt.hi_v) store(terms + s + kW, widen(g, 1));
+      } else {
+        for (int64_t q = s; q < s + 2 * kW && q < bt.hi_v; q += kW)
+          store(terms + q, exp_nonpositive<-700>(load<VD>(a + q) + load<VD>(cur + q) + shift - load<VD>(e + q)));
+      }
+    }
     for (int64_t u = 0; u < distinct; ++u) gamma[u] = 0;
     for (int64_t s = bt.lo; s < bt.hi; ++s) gamma[slot[s]] += terms[s];
 
@@ -230,9 +294,11 @@ double ctc_sample(const detail::CtcSample& p, double* work) {
         const T v = x[c * p.class_stride];
         out[c * gc] = (v == -std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN() : exp(v)) * tscale;
       }
+      // exp(log_probs) * scale is already there (rounded once, as torch's
+      // float32 exp): subtract gamma * scale in float64 and round again.
       for (int64_t u = 0; u < distinct; ++u) {
-        const int64_t k = classes[u];
-        out[k * gc] = static_cast<T>((exp(at(x, k * p.class_stride)) - gamma[u]) * scale);
+        T& o = out[classes[u] * gc];
+        o = static_cast<T>(static_cast<double>(o) - gamma[u] * scale);
       }
     }
     double* swap = next;
