@@ -573,8 +573,9 @@ def _ctc_loss(mode, grad_output, out, log_probs, targets, input_lengths, target_
     class ``c`` at ``t`` (the true derivative only when ``log_probs`` is a
     log_softmax output, pytorch #52241); ``exact=True`` gives the true
     derivative ``-gamma`` for unnormalised ``log_probs``. Time steps beyond
-    ``input_lengths`` get 0. Computed in float64 whatever the dtype;
-    bitwise identical for any thread count.
+    ``input_lengths`` get 0. The recursions accumulate in float64 whatever
+    the dtype (accurate for long sequences); bitwise identical for any
+    thread count and ISA level.
     """
     return _ctc.evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_lengths, blank,
                          reduction, zero_infinity, exact)

@@ -8,7 +8,8 @@
 //   std::vector<unsigned char> ws(fastloss::ctc_workspace_size(T, N, S, true, fastloss::get_num_threads()));
 //   double loss = fastloss::ctc_loss(fastloss::DType::Float32, call, ws.data(), ws.size());
 //
-// Math (per sample n, in float64 whatever the dtype): the extended target
+// Math (per sample n; alpha and beta accumulated in float64 whatever the
+// dtype, float32 inputs computing each step's increment in float32): the extended target
 // l' = (blank, l1, blank, l2, ..., lS, blank) of length 2S + 1, the log-space
 // forward variables alpha_t(s) and backward variables beta_t(s) (both include
 // the emission at t), nll = -log sum_s alpha_{T-1}(s) over the last two
