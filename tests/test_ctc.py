@@ -405,6 +405,9 @@ def test_nn_class():
     assert value == crit(lp, tg, il, tl) == fastloss.ctc_loss(lp, tg, il, tl, blank=3, reduction="sum",
                                                               zero_infinity=True)
     np.testing.assert_array_equal(crit.backward(lp, tg, il, tl), grad)
+    exact = fastloss.ctc_loss_backward(lp, tg, il, tl, blank=3, reduction="sum", zero_infinity=True, exact=True)
+    np.testing.assert_array_equal(crit.backward(lp, tg, il, tl, exact=True), exact)
+    np.testing.assert_array_equal(crit.value_and_grad(lp, tg, il, tl, exact=True)[1], exact)
     theirs = torch.nn.CTCLoss(blank=3, reduction="sum", zero_infinity=True)
     x = torch.from_numpy(lp).requires_grad_(True)
     loss = theirs(x, *(torch.from_numpy(a) for a in (tg, il, tl)))

@@ -44,6 +44,8 @@ class LossSpec:
     # forward's array names where torch's differ from the function's (PoissonNLLLoss: log_input).
     class_keyword_only: bool = False
     class_arrays: tuple[str, ...] | None = None
+    # Keyword-only options of the gradient functions only (ctc_loss's exact), with defaults.
+    backward_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def reference(self):
@@ -195,5 +197,6 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         jax=jax,
         class_keyword_only=class_keyword_only,
         class_arrays=tuple(class_arrays) if class_arrays is not None else None,
+        backward_options={p.name: p.default for p in gradient_only},
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]
