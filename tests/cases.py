@@ -618,7 +618,31 @@ CASES = {
     )
 }
 
-KNOWN_KINDS = {"elementwise", "classification"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceCase(Case):
+    """A sequence loss (CTC): its arrays come from the registry's sample()
+    (a 2-tuple shape gives unbatched (T, C) data, an int an element budget);
+    the element-wise matrix does not apply, tests/test_ctc.py tests it."""
+
+    kind: str = "sequence"
+
+    def make(self, rng, shape, dtype, *, values="normal", target_shape=None, target_dtype=None, weighted=False,
+             shapes=None):
+        size = tuple(shape) if len(tuple(shape)) == 2 else int(np.prod(shape))
+        arrays, _ = self.spec.sample(rng, size, np.dtype(dtype) if np.dtype(dtype) != BFLOAT16 else np.float32)
+        arrays = dict(zip(self.spec.arrays, arrays))
+        if np.dtype(dtype) == BFLOAT16:
+            arrays["log_probs"] = arrays["log_probs"].astype(BFLOAT16)
+        return arrays
+
+
+CASES["ctc_loss"] = SequenceCase("ctc_loss", (), option_sets=({}, {"zero_infinity": True}),
+                                 bad_options=(({"blank": 1.5}, TypeError, "blank"), ({"blank": -1}, ValueError, "blank"),
+                                              ({"zero_infinity": 1}, TypeError, "zero_infinity")))
+
+KNOWN_KINDS = {"elementwise", "classification", "sequence"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
 CLASSIFICATION = [c for c in CASES.values() if c.kind == "classification"]
 

@@ -148,7 +148,8 @@ def test_nn_signatures_are_torchs(case):
     assert described(inspect.signature(ours)) == described(inspect.signature(theirs), ("size_average", "reduce"))
     assert described(inspect.signature(ours.forward)) == described(inspect.signature(theirs.forward))
     crit = ours()
-    assert list(inspect.signature(crit.backward).parameters) == _forward_names(case) + ["grad_output", "out"]
+    assert list(inspect.signature(crit.backward).parameters) == (_forward_names(case) + ["grad_output", "out"]
+                                                                 + list(case.spec.backward_options))
     text = pydoc.render_doc(ours, renderer=pydoc.plaintext)
     star = "*, " if case.spec.class_keyword_only else ""
     options = ", ".join(f"{n}={case.spec.options[n]!r}" for n in case.spec.class_options)

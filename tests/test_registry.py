@@ -212,3 +212,19 @@ def test_registry_agrees_with_the_row_table(name, monkeypatch):
     for loss, n_inputs, n_grads, n_options, kind in calls:
         assert loss == lid and n_inputs == inputs and n_grads == grads and n_options == len(option_names)
         assert (kind == "f") == (target == "float") or target == "index_or_float"
+# ----------------------------- the sequence losses (fastloss/losses.h's second list)
+
+SEQUENCE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.sequence_losses()}
+
+
+def test_sequence_table_agrees_with_the_registry():
+    """Each row of FASTLOSS_SEQUENCE_LOSSES is a registered loss of the
+    'sequence' family with as many arrays, gradients and (a subset of its)
+    options as the row says, and every registered sequence loss has a row."""
+    assert [lid for lid, *_ in SEQUENCE.values()] == list(range(len(SEQUENCE)))
+    assert set(SEQUENCE) == {n for n, s in REGISTRY.items() if s.family == "sequence"}
+    for name, (_, inputs, grads, options) in SEQUENCE.items():
+        spec = REGISTRY[name]
+        assert inputs == len(spec.arrays) and grads == len(spec.grads)
+        assert set(options) <= set(spec.options), (name, options)
+        assert name not in TABLE  # not an element-wise row as well

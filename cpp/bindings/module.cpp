@@ -416,6 +416,7 @@ std::string compiler() {
 void register_math(py::module_& m);     // register_math.cpp
 void register_convert(py::module_& m);  // register_convert.cpp
 void register_rowwise(py::module_& m);  // register_rowwise.cpp
+void register_ctc(py::module_& m);      // register_ctc.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss kernels (internal; use fastloss.functional)";
@@ -452,4 +453,5 @@ PYBIND11_MODULE(_core, m) {
   register_math(m);
   register_convert(m);
   register_rowwise(m);
+  register_ctc(m);
 }

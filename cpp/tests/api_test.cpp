@@ -8,6 +8,7 @@
 // fastloss.reference and torch): this test has no formulas of its own.
 // Built with -DFASTLOSS_BUILD_TESTS=ON (and -DFASTLOSS_SANITIZE=ON in CI, so
 // ASan/UBSan watch every access). Exit code 0 = pass.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "fastloss.h"  // the C ABI
+#include "fastloss/ctc.h"
 #include "fastloss/fastloss.h"
 
 namespace {
@@ -397,6 +399,184 @@ void check_c_abi() {
   fastloss_set_num_threads(-3);
   expect(fastloss_get_num_threads() == 1, "C: thread count clamped");
   fastloss_set_num_threads(threads);
+// ---- CTC (fastloss/ctc.h): a caller-owned workspace sized by
+// ctc_workspace_size; results independent of threads, ISA level, the layout
+// of log_probs, the workspace's size and the targets' form (padded or
+// concatenated); the exact gradient against central differences of the
+// loss itself; torch's gradient = exact + exp(log_probs) inside the input
+// lengths; bad arguments rejected before anything is written.
+struct CtcProblem {
+  int64_t T = 30, N = 5, C = 6, S = 7, blank = 2;
+  std::vector<double> lp;  // (T, N, C) log_softmax
+  std::vector<int64_t> targets, concatenated, il, tl;
+
+  CtcProblem() {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> normal;
+    lp.resize(static_cast<size_t>(T * N * C));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < N; ++n) {
+        double* row = &lp[static_cast<size_t>((t * N + n) * C)];
+        double m = -1e300, sum = 0;
+        for (int64_t c = 0; c < C; ++c) m = std::max(m, row[c] = 2 * normal(rng));
+        for (int64_t c = 0; c < C; ++c) sum += std::exp(row[c] - m);
+        for (int64_t c = 0; c < C; ++c) row[c] -= m + std::log(sum);
+      }
+    targets.assign(static_cast<size_t>(N * S), 0);
+    for (int64_t n = 0; n < N; ++n) {
+      il.push_back(n == 0 ? T : 5 + static_cast<int64_t>(rng() % static_cast<uint64_t>(T - 5)));
+      tl.push_back(n == 1 ? 0 : static_cast<int64_t>(rng() % static_cast<uint64_t>(S + 1)));
+      for (int64_t j = 0; j < S; ++j) {
+        int64_t label = static_cast<int64_t>(rng() % static_cast<uint64_t>(C - 1));
+        targets[static_cast<size_t>(n * S + j)] = label >= blank ? label + 1 : label;  // never blank
+      }
+      for (int64_t j = 0; j < tl.back(); ++j) concatenated.push_back(targets[static_cast<size_t>(n * S + j)]);
+    }
+  }
+};
+
+struct CtcResult {
+  std::vector<double> losses, grad;
+  double total = 0;
+};
+
+CtcResult run_ctc(const CtcProblem& p, fastloss::Reduction reduction, bool exact, bool concatenated, bool batch_major,
+                  size_t workspace_bytes = 0, const std::vector<double>* lp_override = nullptr) {
+  const std::vector<double>& lp = lp_override ? *lp_override : p.lp;
+  std::vector<double> stored(lp.size());
+  fastloss::CtcCall call;
+  call.max_time = p.T;
+  call.batch = p.N;
+  call.classes = p.C;
+  if (batch_major) {  // stored as (N, T, C): strides (C, T * C, 1)
+    for (int64_t t = 0; t < p.T; ++t)
+      for (int64_t n = 0; n < p.N; ++n)
+        for (int64_t c = 0; c < p.C; ++c)
+          stored[static_cast<size_t>((n * p.T + t) * p.C + c)] = lp[static_cast<size_t>((t * p.N + n) * p.C + c)];
+    call.log_probs_strides[0] = p.C;
+    call.log_probs_strides[1] = p.T * p.C;
+  } else {
+    stored = lp;
+    call.log_probs_strides[0] = p.N * p.C;
+    call.log_probs_strides[1] = p.C;
+  }
+  call.log_probs_strides[2] = 1;
+  call.log_probs = stored.data();
+  call.targets = concatenated ? p.concatenated.data() : p.targets.data();
+  call.target_count = static_cast<int64_t>(concatenated ? p.concatenated.size() : p.targets.size());
+  call.padded_length = concatenated ? -1 : p.S;
+  call.input_lengths = p.il.data();
+  call.target_lengths = p.tl.data();
+  call.blank = p.blank;
+  call.reduction = reduction;
+  CtcResult r;
+  r.losses.assign(static_cast<size_t>(p.N), -1.0);
+  r.grad.assign(lp.size(), 1e300);
+  call.losses = r.losses.data();
+  call.grad = r.grad.data();
+  call.grad_strides[0] = p.N * p.C;
+  call.grad_strides[1] = p.C;
+  call.grad_strides[2] = 1;
+  call.exact = exact;
+  const size_t size = workspace_bytes ? workspace_bytes : fastloss::ctc_workspace_size(p.T, p.N, p.S, true, 8);
+  std::vector<unsigned char> workspace(size);
+  r.total = fastloss::ctc_loss(fastloss::DType::Float64, call, workspace.data(), workspace.size());
+  return r;
+}
+
+bool same(const CtcResult& a, const CtcResult& b) {
+  return same_bits(a.losses, b.losses) && same_bits(a.grad, b.grad) && same_bits(a.total, b.total);
+}
+
+void check_ctc(const std::vector<std::string>& levels) {
+  const CtcProblem p;
+  using R = fastloss::Reduction;
+  const int threads_before = fastloss::get_num_threads();
+  fastloss::select_isa(levels.front().c_str());
+  fastloss::set_num_threads(1);
+  const CtcResult base = run_ctc(p, R::Sum, false, false, false);
+  double sum = 0;
+  for (double l : base.losses) sum += l;
+  expect(same_bits(sum, base.total), "ctc: Sum adds the per-sample losses in sample order");
+  for (double l : base.losses) expect(std::isfinite(l) && l >= 0, "ctc: finite losses");
+  for (const std::string& isa : levels)
+    for (int threads : {1, 2, 3, 8}) {
+      fastloss::select_isa(isa.c_str());
+      fastloss::set_num_threads(threads);
+      const std::string at = " (" + isa + ", " + std::to_string(threads) + " threads)";
+      expect(same(run_ctc(p, R::Sum, false, false, false), base), "ctc: same bits" + at);
+      expect(same(run_ctc(p, R::Sum, false, true, false), base), "ctc: concatenated targets" + at);
+      expect(same(run_ctc(p, R::Sum, false, false, true), base), "ctc: batch-major log_probs" + at);
+    }
+  fastloss::select_isa(levels.back().c_str());
+  fastloss::set_num_threads(8);
+  // A workspace for one thread only: fewer threads, same bits.
+  expect(same(run_ctc(p, R::Sum, false, false, false, fastloss::ctc_workspace_size(p.T, p.N, p.S, true, 1)), base),
+         "ctc: one-thread workspace");
+
+  // exact gradient vs central differences of the Mean loss; torch's = exact + exp(lp) * scale inside the lengths.
+  const CtcResult exact = run_ctc(p, R::Mean, true, false, false);
+  const CtcResult torch_style = run_ctc(p, R::Mean, false, false, false);
+  double worst = 0;
+  for (size_t i = 0; i < p.lp.size(); i += 7) {
+    std::vector<double> up = p.lp, down = p.lp;
+    const double h = 1e-6;
+    up[i] += h;
+    down[i] -= h;
+    const double numeric = (run_ctc(p, R::Mean, true, false, false, 0, &up).total -
+                            run_ctc(p, R::Mean, true, false, false, 0, &down).total) / (2 * h);
+    worst = std::max(worst, std::fabs(numeric - exact.grad[i]));
+  }
+  expect(worst < 1e-7, "ctc: exact gradient vs central differences (worst " + std::to_string(worst) + ")");
+  bool convention = true;
+  for (int64_t t = 0; t < p.T; ++t)
+    for (int64_t n = 0; n < p.N; ++n)
+      for (int64_t c = 0; c < p.C; ++c) {
+        const size_t i = static_cast<size_t>((t * p.N + n) * p.C + c);
+        const double scale = 1.0 / static_cast<double>(std::max<int64_t>(p.tl[static_cast<size_t>(n)], 1)) / p.N;
+        const double want = t < p.il[static_cast<size_t>(n)] ? std::exp(p.lp[i]) * scale : 0.0;
+        convention = convention && std::fabs(torch_style.grad[i] - exact.grad[i] - want) < 1e-12;
+      }
+  expect(convention, "ctc: torch's gradient = exact + exp(log_probs) inside the input lengths, 0 beyond");
+
+  // Errors: thrown before anything is written.
+  auto rejects = [&](const char* what, bool out_of_range, auto change) {
+    CtcProblem bad;
+    change(bad);
+    bool threw = false, right_type = false;
+    try {
+      run_ctc(bad, R::Sum, false, false, false);
+    } catch (const std::out_of_range&) {
+      threw = true;
+      right_type = out_of_range;
+    } catch (const std::invalid_argument&) {
+      threw = true;
+      right_type = !out_of_range;
+    }
+    expect(threw && right_type, std::string("ctc rejects ") + what);
+  };
+  // (the first label of sample 0, whose target length is made >= 1: padding past a length is not read)
+  auto first_label = [](CtcProblem& b) -> int64_t& {
+    b.tl[0] = std::max<int64_t>(b.tl[0], 1);
+    return b.targets[0];
+  };
+  rejects("a label == C", true, [&](CtcProblem& b) { first_label(b) = b.C; });
+  rejects("a label == blank", true, [&](CtcProblem& b) { first_label(b) = b.blank; });
+  rejects("a negative label", true, [&](CtcProblem& b) { first_label(b) = -1; });
+  rejects("input length > T", false, [](CtcProblem& b) { b.il[2] = b.T + 1; });
+  rejects("negative target length", false, [](CtcProblem& b) { b.tl[2] = -1; });
+  rejects("target length > S", false, [](CtcProblem& b) { b.tl[2] = b.S + 1; });
+  rejects("blank >= C", false, [](CtcProblem& b) { b.blank = b.C; });
+  {
+    bool threw = false;
+    try {
+      run_ctc(p, R::Sum, false, false, false, 64);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    expect(threw, "ctc rejects a workspace that is too small");
+  }
+  fastloss::set_num_threads(threads_before);
 }
 
 int main() {
@@ -438,6 +618,7 @@ int main() {
              std::string(fastloss::loss_info(loss).name) + " f64: " + isa + " vs " + levels.front());
     }
   }
+  check_ctc(levels);
   expect(!fastloss::select_isa("no-such-isa"), "unknown isa rejected");
   std::printf("%s: %d failures\n", failures ? "FAIL" : "ok", failures);
   return failures == 0 ? 0 : 1;

@@ -62,6 +62,8 @@ class LossSpec:
     # each timed as the row ``name[label]`` with its own sample() (shapes or
     # options the default row does not show, e.g. cross_entropy's probability targets).
     bench_variants: tuple = ()
+    # Keyword-only options of the gradient functions only (ctc_loss's exact), with defaults.
+    backward_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def reference(self):
@@ -128,16 +130,21 @@ def jax_pointwise(expression, *, weight_divides_mean=True):
 
 
 def define(impl, *, class_name, family, grads, sample, class_options=("reduction",), module="fastloss.functional",
-           torch=None, jax=None, class_keyword_only=False, class_arrays=None, bench_variants=()):
+           torch=None, jax=None, class_keyword_only=False, class_arrays=None, bench_variants=(), backward_options=()):
     """Creates and registers the forward, backward and fused functions of a loss.
 
     ``torch``: how torch computes the loss, for ``fastloss check`` and
     ``fastloss bench``: the name of a ``torch.nn.functional`` function taking
     the same arguments, or ``f(torch, *tensors, **options)``. ``jax``:
     ``f(jax.numpy, *arrays, **options)`` returning the loss (see
-    :func:`jax_pointwise`), or None when there is no JAX peer."""
+    :func:`jax_pointwise`), or None when there is no JAX peer.
+    ``backward_options``: keyword-only parameters of ``impl`` that only the
+    gradient functions take (ctc_loss's ``exact``), after ``grad_output``
+    and ``out``; the forward function and the ``nn`` class do not have them."""
     sig = inspect.signature(impl)
     params = list(sig.parameters.values())[3:]  # drop mode, grad_output, out
+    gradient_only = [p for p in params if p.name in backward_options]
+    params = [p for p in params if p.name not in backward_options]
     name = impl.__name__.lstrip("_")
     arrays = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
     options = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
@@ -158,14 +165,17 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
     fns = {}
     for suffix, mode in (("", FORWARD), ("_backward", BACKWARD), ("_value_and_grad", VALUE_AND_GRAD)):
         extra = [] if mode == FORWARD else ["grad_output=None", "out=None"]
-        kw = ([] if star else ["*"]) + extra
+        only = [] if mode == FORWARD else gradient_only
+        for k, p in enumerate(only):
+            namespace[f"_g{k}"] = p.default
+        kw = ([] if star else ["*"]) + extra + [f"{p.name}=_g{k}" for k, p in enumerate(only)]
         src = _TEMPLATE.format(
             name=name + suffix,
             params=", ".join(text + kw) + ", ",
             mode=mode,
             grad_output="grad_output" if extra else "None",
             out="out" if extra else "None",
-            call=", ".join(call),
+            call=", ".join(call + [f"{p.name}={p.name}" for p in only]),
         )
         exec(compile(src, f"<fastloss.{name}{suffix}>", "exec"), namespace)  # noqa: S102 - fixed template
         fn = namespace[name + suffix]
@@ -173,7 +183,7 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         fn.__qualname__ = fn.__name__
         fn_params = params + [
             inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in ("grad_output", "out")
-        ] * (mode != FORWARD)
+        ] * (mode != FORWARD) + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in only]
         fn.__signature__ = public.replace(parameters=fn_params)
         fns[mode] = fn
     differentiable = ", ".join(grads)
@@ -206,5 +216,6 @@ def define(impl, *, class_name, family, grads, sample, class_options=("reduction
         class_keyword_only=class_keyword_only,
         class_arrays=tuple(class_arrays) if class_arrays is not None else None,
         bench_variants=tuple(bench_variants),
+        backward_options={p.name: p.default for p in gradient_only},
     )
     return fns[FORWARD], fns[BACKWARD], fns[VALUE_AND_GRAD]

@@ -16,6 +16,7 @@ given and used in the compute dtype, as torch's kernels use them:
 
 import numpy as np
 
+from . import _ctc
 from . import _elementwise as _ew
 from . import _validate as _v
 from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, PARTIAL as _PARTIAL, Partial as _Partial, define, jax_pointwise
@@ -553,6 +554,109 @@ margin_ranking_loss, margin_ranking_loss_backward, margin_ranking_loss_value_and
            jax=_ranking_jax)
 )
 
+
+# ------------------------------------------------------------------ sequence
+
+
+def _ctc_loss(mode, grad_output, out, log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+              zero_infinity=False, *, exact=False):
+    r"""Connectionist temporal classification (torch 2.13's ``ctc_loss``):
+    ``l_n = -log sum_{alignments a of target n} prod_t exp(log_probs[t, n, a_t])``
+    over the alignments of length ``input_lengths[n]`` that collapse (merge
+    repeats, drop blanks) to the target.
+
+    Args:
+        log_probs: ``(T, N, C)`` or unbatched ``(T, C)`` log-probabilities
+            (a log_softmax output; float16/32/64, bfloat16).
+        targets: padded ``(N, S)`` (unbatched: ``(S,)``) or concatenated 1-d
+            (``sum(target_lengths)`` labels), any integer dtype; labels in
+            ``[0, C)``, never ``blank`` (IndexError).
+        input_lengths, target_lengths: ``N`` integers each (arrays of any
+            integer dtype, lists or tuples; one for unbatched), in ``[0, T]``
+            and ``[0, S]``.
+        blank: the blank class, in ``[0, C)``.
+        reduction: ``'none'`` (``(N,)``, unbatched ``()``), ``'sum'``, or
+            ``'mean'``: each loss divided by its target length (at least 1),
+            then the batch mean.
+        zero_infinity: impossible alignments (``inf`` losses) give 0 and a
+            zero gradient instead of ``inf`` and NaN.
+
+    An input length of 0 gives ``-0.0`` for an empty target and ``inf``
+    otherwise (as torch). Gradient (``ctc_loss_backward``): torch's
+    ``exp(log_probs) - gamma``, ``gamma[t, n, c]`` the posterior probability of
+    class ``c`` at ``t`` (the true derivative only when ``log_probs`` is a
+    log_softmax output, pytorch #52241); ``exact=True`` gives the true
+    derivative ``-gamma`` for unnormalised ``log_probs``. Time steps beyond
+    ``input_lengths`` get 0. The recursions accumulate in float64 whatever
+    the dtype (accurate for long sequences); bitwise identical for any
+    thread count and ISA level.
+    """
+    return _ctc.evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_lengths, blank,
+                         reduction, zero_infinity, exact)
+
+
+def _ctc_sample(rng, size, dtype):
+    """CTC data: log_softmax of normal logits, padded targets without blank
+    (0), random input lengths in [3T/4, T] and target lengths in [S/2, S]
+    (always alignable: S <= T/4). ``size``: ``(T, C)`` gives unbatched data;
+    an int is an element budget for ``log_probs``: from 2**22 the long case
+    of issue 10 (T=1500, N=8, C=1000, S=300), from 2**18 its standard case
+    (T=200, N=32, C=50, S=50), below that a scaled-down batch."""
+    if isinstance(size, tuple):
+        (T, C), N, unbatched = size, 1, True
+        S = max(1, T // 4)
+    else:
+        unbatched = False
+        if size >= 2**22:
+            T, N, C, S = 1500, 8, 1000, 300
+        elif size >= 2**18:
+            T, N, C, S = 200, 32, 50, 50
+        else:
+            C = 50 if size >= 50 * 64 else 5
+            N = max(1, min(32, size // (C * 16)))
+            T = max(4, size // (N * C))
+            S = max(1, T // 4)
+    logits = rng.standard_normal((T, N, C))
+    lp = logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+    targets = rng.integers(1, C, size=(N, S))
+    il = rng.integers((3 * T) // 4, T + 1, size=N)
+    tl = rng.integers((S + 1) // 2, S + 1, size=N)
+    if unbatched:
+        return (lp[:, 0].astype(dtype), targets[0], il[:1], tl[:1]), {}
+    return (lp.astype(dtype), targets, il, tl), {}
+
+
+def _ctc_jax(jnp, log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """optax.ctc_loss computing torch's loss: optax takes (N, T, C) logits
+    (it applies log_softmax itself: a no-op on log-probabilities) with
+    paddings (1 past each length) instead of lengths; padded targets only."""
+    import jax.numpy as jnp  # optax needs JAX arrays (the caller may pass NumPy)
+    import optax
+
+    log_probs = jnp.asarray(log_probs)
+    x = log_probs[:, None, :] if log_probs.ndim == 2 else log_probs
+    labels = jnp.reshape(targets, (1, -1)) if log_probs.ndim == 2 else targets
+    il = jnp.reshape(input_lengths, (-1,))
+    tl = jnp.reshape(target_lengths, (-1,))
+    T, S = x.shape[0], labels.shape[1]
+    logit_paddings = (jnp.arange(T)[None, :] >= il[:, None]).astype(x.dtype)
+    label_paddings = (jnp.arange(S)[None, :] >= tl[:, None]).astype(x.dtype)
+    losses = optax.ctc_loss(jnp.transpose(x, (1, 0, 2)), logit_paddings, labels, label_paddings, blank_id=blank)
+    if zero_infinity:
+        losses = jnp.where(jnp.isinf(losses), 0, losses)
+    if reduction == "none":
+        return losses[0] if log_probs.ndim == 2 else losses
+    if reduction == "sum":
+        return jnp.sum(losses)
+    return jnp.mean(losses / jnp.maximum(tl, 1).astype(losses.dtype))
+
+
+ctc_loss, ctc_loss_backward, ctc_loss_value_and_grad = _export(
+    define(_ctc_loss, class_name="CTCLoss", family="sequence", grads=("log_probs",), sample=_ctc_sample,
+           class_options=("blank", "reduction", "zero_infinity"), torch="ctc_loss", jax=_ctc_jax,
+           backward_options=("exact",))
+)
 
 
 # ------------------------------------------------------------ class-axis losses

@@ -50,11 +50,11 @@ def __init__(self, {init_params}size_average=_UNSET, reduce=_UNSET):
 def forward(self, {arrays}):
     return _impl({forward}, None, None, {arrays}, {options})
 
-def backward(self, {arrays}, *, grad_output=None, out=None):
-    return _impl({backward}, grad_output, out, {arrays}, {options})
+def backward(self, {arrays}, *, grad_output=None, out=None{gradient_params}):
+    return _impl({backward}, grad_output, out, {arrays}, {options}{gradient_args})
 
-def value_and_grad(self, {arrays}, *, grad_output=None, out=None):
-    return _impl({value_and_grad}, grad_output, out, {arrays}, {options})
+def value_and_grad(self, {arrays}, *, grad_output=None, out=None{gradient_params}):
+    return _impl({value_and_grad}, grad_output, out, {arrays}, {options}{gradient_args})
 """
 
 
@@ -63,6 +63,8 @@ def _make(name):
     cls_name = spec.class_name
     impl = spec.impl
     namespace = {"_impl": impl, "_UNSET": _UNSET, "_deprecated": _deprecated}
+    for i, default in enumerate(spec.backward_options.values()):
+        namespace[f"_b{i}"] = default
     init_params = []
     for i, n in enumerate(spec.class_options):
         namespace[f"_d{i}"] = spec.options[n]
@@ -79,6 +81,9 @@ def _make(name):
         forward=_FORWARD,
         backward=_BACKWARD,
         value_and_grad=_VALUE_AND_GRAD,
+        # the gradient functions' own keywords (ctc_loss's exact=), as the functions take them
+        gradient_params="".join(f", {n}=_b{i}" for i, n in enumerate(spec.backward_options)),
+        gradient_args="".join(f", {n}={n}" for n in spec.backward_options),
     )
     exec(compile(src, f"<fastloss.nn.{cls_name}>", "exec"), namespace)  # noqa: S102 - fixed template
 
@@ -86,6 +91,7 @@ def _make(name):
     self_param = P("self", P.POSITIONAL_OR_KEYWORD)
     arrays = [P(n, P.POSITIONAL_OR_KEYWORD) for n in names]
     grad_kw = [P(n, P.KEYWORD_ONLY, default=None) for n in ("grad_output", "out")]
+    grad_kw += [P(n, P.KEYWORD_ONLY, default=d) for n, d in spec.backward_options.items()]
     kind = P.KEYWORD_ONLY if spec.class_keyword_only else P.POSITIONAL_OR_KEYWORD
     init_sig = [self_param] + [P(n, kind, default=spec.options[n]) for n in spec.class_options]
     signatures = {

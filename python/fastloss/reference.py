@@ -76,6 +76,8 @@ __all__ = [
     "multi_margin_loss_backward",
     "multilabel_margin_loss",
     "multilabel_margin_loss_backward",
+    "ctc_loss",
+    "ctc_loss_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -1067,6 +1069,167 @@ def multilabel_margin_loss_backward(input, target, reduction="mean", *, grad_out
     local /= x.shape[1]
     g = np.reshape(_row_grad_output(grad_output, np.shape(input)[:-1], reduction, x.shape[0]), (x.shape[0], 1))
     return (local * g).reshape(np.shape(input))
+# ------------------------------------------------------------------ CTC
+
+
+def _ctc_inputs(log_probs, targets, input_lengths, target_lengths, blank, reduction):
+    """(log_probs as (T, N, C) float64, per-sample label lists, input lengths,
+    unbatched?) after torch's checks (ValueError; IndexError for a label
+    outside [0, C) or equal to blank)."""
+    _check_reduction(reduction)
+    x = _float64(log_probs)
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x[:, np.newaxis, :]
+    if x.ndim != 3:
+        raise ValueError(f"log_probs: expected (T, N, C) or (T, C), got shape {x.shape}")
+    T, N, C = x.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"blank: {blank} is outside [0, {C})")
+    il = np.asarray(input_lengths, dtype=np.int64).reshape(-1)
+    tl = np.asarray(target_lengths, dtype=np.int64).reshape(-1)
+    if il.shape != (N,) or tl.shape != (N,):
+        raise ValueError(f"input_lengths/target_lengths: expected {N} values")
+    tg = np.asarray(targets)
+    if unbatched:
+        tg = tg.reshape(1, -1)
+    labels, offset = [], 0
+    for n in range(N):
+        if not 0 <= il[n] <= T:
+            raise ValueError(f"input_lengths: {il[n]} is outside [0, {T}]")
+        if tl[n] < 0 or (tg.ndim == 2 and tl[n] > tg.shape[1]):
+            raise ValueError(f"target_lengths: {tl[n]} is outside [0, {tg.shape[-1]}]")
+        if tg.ndim == 2:
+            row = tg[n, : tl[n]]
+        else:
+            row = tg[offset: offset + tl[n]]
+            offset += tl[n]
+        row = [int(v) for v in row]
+        if any(not 0 <= v < C or v == blank for v in row):
+            raise IndexError(f"targets: a label is outside [0, {C}) or equals blank {blank}")
+        labels.append(row)
+    if tg.ndim == 1 and not unbatched and offset != tg.size:
+        raise ValueError(f"targets: {tg.size} labels, target_lengths add up to {offset}")
+    return x, labels, il, unbatched
+
+
+def _logsumexp(*terms):
+    """log(sum(exp(terms))) elementwise, exact for -inf terms (all -inf: -inf)."""
+    stack = np.stack(np.broadcast_arrays(*terms))
+    m = np.max(stack, axis=0)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    return safe + np.log(np.sum(np.exp(stack - safe), axis=0))
+
+
+def _ctc_alpha_beta(x, labels, length, blank):
+    """Forward and backward variables of one sample, (length, 2S + 1) each,
+    both including the emission at t; and the negative log likelihood.
+
+    Extended target l' = (blank, l1, blank, ..., lS, blank). A path moves at
+    each step from s to s, s + 1, or s + 2 when l'(s + 2) is a label that
+    differs from l'(s) (a repeated label needs a blank in between)."""
+    ext = [blank]
+    for v in labels:
+        ext += [v, blank]
+    L = len(ext)
+    e = x[:length, ext]  # emissions, (length, L)
+    skip = np.array([s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] for s in range(L)])
+    ninf = -np.inf
+    alpha = np.full((length, L), ninf)
+    beta = np.full((length, L), ninf)
+    if length == 0:
+        return alpha, beta, (-0.0 if not labels else np.inf)
+    alpha[0, 0] = e[0, 0]
+    if L > 1:
+        alpha[0, 1] = e[0, 1]
+    def shifted(row, k):
+        """row moved k places (k > 0: to higher positions), -inf filled."""
+        padded = np.concatenate(([ninf] * abs(k), row, [ninf] * abs(k)))
+        return padded[abs(k) - k: abs(k) - k + L]
+
+    for t in range(1, length):
+        prev = alpha[t - 1]  # from s, s - 1, or s - 2 where allowed
+        alpha[t] = e[t] + _logsumexp(prev, shifted(prev, 1), np.where(skip, shifted(prev, 2), ninf))
+    beta[-1, L - 1] = e[-1, L - 1]
+    if L > 1:
+        beta[-1, L - 2] = e[-1, L - 2]
+    skip_from = np.concatenate((skip, [False, False]))[2:]  # s -> s + 2 allowed
+    for t in range(length - 2, -1, -1):
+        nxt = beta[t + 1]  # to s, s + 1, or s + 2 where allowed
+        beta[t] = e[t] + _logsumexp(nxt, shifted(nxt, -1), np.where(skip_from, shifted(nxt, -2), ninf))
+    ends = alpha[-1, L - 2:] if L > 1 else alpha[-1, L - 1:]
+    return alpha, beta, -_logsumexp(*ends)
+
+
+def _ctc_reduce(losses, il, labels, reduction, unbatched):
+    if reduction == "none":
+        return losses[0] if unbatched else losses
+    if reduction == "sum":
+        return np.float64(np.sum(losses))
+    lengths = np.array([max(len(r), 1) for r in labels], dtype=np.float64)
+    return np.float64(np.mean(losses / lengths)) if losses.size else np.float64(np.nan)
+
+
+@_quiet
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification: ``-log p(target | log_probs)``
+    summed over all alignments, per sample.
+
+    ``log_probs`` (T, N, C) or unbatched (T, C); ``targets`` padded (N, S) or
+    concatenated 1-D; lengths per sample. ``'mean'`` divides each loss by its
+    target length (at least 1), then averages; an impossible alignment is
+    ``inf`` (0 with ``zero_infinity``); an input length 0 gives ``-0.0`` for an
+    empty target."""
+    x, labels, il, unbatched = _ctc_inputs(log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    losses = np.array([_ctc_alpha_beta(x[:, n], labels[n], il[n], blank)[2] for n in range(x.shape[1])],
+                      dtype=np.float64)
+    if zero_infinity:
+        losses = np.where(losses == np.inf, 0.0, losses)
+    return _ctc_reduce(losses, il, labels, reduction, unbatched)
+
+
+@_quiet
+def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+                      zero_infinity=False, *, grad_output=None, exact=False):
+    """Gradient w.r.t. ``log_probs``: torch's ``exp(log_probs) - gamma`` with
+    ``gamma[t, c] = sum over s with l'(s) = c of exp(alpha + beta + nll - log_probs)``
+    (the true derivative after a log_softmax), or with ``exact=True`` the true
+    derivative ``-gamma``. 0 for ``t >= input_length``; NaN for an impossible
+    alignment (0 with ``zero_infinity``), as torch."""
+    x, labels, il, unbatched = _ctc_inputs(log_probs, targets, input_lengths, target_lengths, blank, reduction)
+    T, N, C = x.shape
+    go = np.ones(() if reduction != "none" else ((N,) if not unbatched else ()))
+    if grad_output is not None:
+        go = np.broadcast_to(np.asarray(grad_output, dtype=np.float64), go.shape)
+    go = np.broadcast_to(go, (N,)) if go.ndim == 0 else go.reshape(N)
+    grad = np.zeros((T, N, C))
+    for n in range(N):
+        scale = go[n]
+        if reduction == "mean":
+            scale = scale / max(len(labels[n]), 1) / N
+        alpha, beta, nll = _ctc_alpha_beta(x[:, n], labels[n], il[n], blank)
+        length = il[n]
+        if not np.isfinite(nll):
+            fill = 0.0 if (zero_infinity and nll == np.inf) or length == 0 else np.nan
+            grad[:length, n] = fill
+            continue
+        ext = [blank]
+        for v in labels[n]:
+            ext += [v, blank]
+        lp = x[:length, n]
+        gamma = np.zeros((length, C))
+        for s, c in enumerate(ext):
+            gamma[:, c] += np.exp(alpha[:, s] + beta[:, s] + nll - lp[:, c])
+        if exact:
+            g = -gamma
+        else:
+            # torch: exp(lp) - exp(lcab + nll - lp), which is NaN where lp = -inf
+            g = np.where(lp == -np.inf, np.nan, np.exp(lp)) - gamma
+            in_target = np.zeros(C, dtype=bool)
+            in_target[ext] = True
+            g[:, in_target] = np.exp(lp[:, in_target]) - gamma[:, in_target]
+        grad[:length, n] = g * scale
+    return grad[:, 0] if unbatched else grad
 
 
 def __dir__():

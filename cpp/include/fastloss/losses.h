@@ -122,3 +122,30 @@ inline const RowLossInfo& row_loss_info(RowLoss loss) {
 }
 
 }  // namespace fastloss
+
+// The sequence losses (their own family: a recursion over time per sample,
+// not an element-wise formula; cpp/src/losses/ctc.h). Same columns as
+// above: X(Id, "functional name", Family, inputs, grads, "options"); their
+// entry points are in fastloss/ctc.h, the bindings list them in
+// fastloss._core.sequence_losses().
+#define FASTLOSS_SEQUENCE_LOSSES(X) \
+  X(Ctc, "ctc_loss", Ctc, 4, 1, "blank zero_infinity")
+
+namespace fastloss {
+
+enum class SequenceLoss : int {
+#define FASTLOSS_SEQUENCE_ID(id, name, family, inputs, grads, options) id,
+  FASTLOSS_SEQUENCE_LOSSES(FASTLOSS_SEQUENCE_ID)
+#undef FASTLOSS_SEQUENCE_ID
+};
+
+inline const LossInfo& loss_info(SequenceLoss loss) {
+  static const LossInfo kInfo[] = {
+#define FASTLOSS_SEQUENCE_INFO(id, name, family, inputs, grads, options) {name, inputs, grads, options},
+      FASTLOSS_SEQUENCE_LOSSES(FASTLOSS_SEQUENCE_INFO)
+#undef FASTLOSS_SEQUENCE_INFO
+  };
+  return kInfo[static_cast<int>(loss)];
+}
+
+}  // namespace fastloss

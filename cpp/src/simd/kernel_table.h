@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fastloss/fastloss.h"
+#include "losses/ctc_sample.h"
 
 namespace fastloss {
 
@@ -28,6 +29,7 @@ struct KernelTable {
   VectorMathFn vector_math[2];               // indexed by DType; fn is a MathFn (simd/math_functions.h)
   HalfToFloatFn half_to_float;
   FloatToHalfFn float_to_half;
+  CtcSampleFn ctc[2];                        // [DType]: one CTC sample (losses/ctc.cpp)
 };
 
 const KernelTable& current_table();  // dispatch.cpp: the selected level
