@@ -99,6 +99,10 @@ class Case:
     stable: computed stably where torch overflows (soft margin, pytorch
         #77529): where torch's result is not finite, compare with the
         reference instead.
+    oracle: what the loss is checked against besides the reference:
+        "torch" (``torch.nn.functional.<name>``, test_torch.py and friends),
+        else the outside definition it follows (a loss torch.nn does not
+        have; tests/test_beyond_torch.py).
     """
 
     name: str
@@ -115,6 +119,7 @@ class Case:
     shape_errors: tuple = ()
     stable: bool = False
     kind: str = "elementwise"
+    oracle: str = "torch"
 
     @property
     def spec(self):
@@ -393,6 +398,45 @@ def _ranking_value(a, o):
     return np.abs(a["target"]) * (np.abs(a["input1"]) + np.abs(a["input2"])) + abs(o.get("margin", 0.0))
 
 
+def _focal_grad(a, o):
+    """|terms| of the focal gradient a_t q^gamma ((A - B) + gamma ce r)."""
+    x, t = a["input"], a["target"]
+    alpha, gamma = o.get("alpha", 0.25), o.get("gamma", 2.0)
+    p, p_neg = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(x))
+    q = p * (1 - t) + p_neg * t
+    ce = np.logaddexp(0, x) - t * x
+    a_t = np.abs(alpha * t + (1 - alpha) * (1 - t)) if alpha >= 0 else 1.0
+    r = np.where(q == 0, 0.0, p * p_neg * np.abs(1 - 2 * t) / np.where(q == 0, 1.0, np.abs(q)))
+    return (a_t * np.abs(q) ** gamma * (np.abs(p * (1 - t)) + np.abs(p_neg * t) + gamma * np.abs(ce) * r),)
+
+
+def _jsd_parts(a, o):
+    x, t = a["input"], a["target"]
+    beta = o.get("beta", 0.5)
+    p, log_p = (np.exp(t), t) if o.get("log_target", True) else (t, np.log(np.abs(t)))
+    q = np.exp(x)
+    log_m = np.log(np.abs(beta * p + (1 - beta) * q))
+    return beta, np.abs(p), np.abs(log_p), q, np.abs(x), np.abs(log_m)
+
+
+def _jsd_value(a, o):
+    beta, p, log_p, q, x, log_m = _jsd_parts(a, o)
+    if beta == 0:
+        return p * (log_p + x)
+    if beta == 1:
+        return q * (x + log_p)
+    return beta * p * (log_p + log_m) + (1 - beta) * q * (x + log_m)
+
+
+def _jsd_grad(a, o):
+    beta, p, log_p, q, x, log_m = _jsd_parts(a, o)
+    if beta == 0:
+        return (np.zeros_like(p),)
+    if beta == 1:
+        return (q * (x + log_p + 1),)
+    return ((1 - beta) * q * (x + log_m),)
+
+
 def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=True):
     args = (Arg("input", _real), Arg("target", _real, "target"))
     if weighted:
@@ -405,6 +449,16 @@ def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=T
 
 
 _REAL_BAD = lambda n: (({n: "1"}, TypeError, n), ({n: None}, TypeError, n), ({n: 1j}, TypeError, n))  # noqa: E731
+_FINITE_BAD = lambda n: (({n: float("nan")}, ValueError, n), ({n: float("inf")}, ValueError, n),  # noqa: E731
+                         ({n: -float("inf")}, ValueError, n))
+_UNIT_BAD = lambda n: (({n: -0.125}, ValueError, n), ({n: 1.5}, ValueError, n),  # noqa: E731
+                       ({n: float("nan")}, ValueError, n))
+# Binary labels and soft targets in [0, 1] (focal loss).
+_labels = _mixed(lambda r, s: np.where(r.random(s) < 0.5, (r.random(s) < 0.3) * 1.0, r.uniform(0.0, 1.0, s)),
+                 UNIT_GRID, [0.0, 1.0])
+# Probabilities, which are also log-probabilities (of P in [1, e]): valid for
+# both log_target settings; -inf too (a zero probability in log space).
+_jsd_target = _mixed(lambda r, s: r.uniform(0.0, 1.0, s), UNIT_GRID, [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0])
 _BOOL_BAD = lambda n: (({n: 1}, TypeError, n), ({n: None}, TypeError, n), ({n: "True"}, TypeError, n))  # noqa: E731
 
 # ------------------------------------------------------------------- table
@@ -503,6 +557,47 @@ CASES = {
             value_scale=_ranking_value,
             shape_errors=(({"target": (4,)}, "target"), ({"input2": (4,)}, "input2"),
                           ({"input2": (5, 4)}, "input2")),
+        ),
+        # ---- beyond torch.nn: checked against their own oracles (test_beyond_torch.py)
+        Case(
+            "sigmoid_focal_loss",
+            (Arg("input", _logits), Arg("target", _labels, "target")),
+            ({}, {"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 1.0, "alpha": -1.0}, {"alpha": 0.75, "gamma": 3.0},
+             {"gamma": 1.5, "alpha": 0.0}),
+            ({}, {"gamma": 0.5}),
+            (*_REAL_BAD("alpha"), *_FINITE_BAD("alpha"), *_REAL_BAD("gamma"), *_FINITE_BAD("gamma"),
+             ({"gamma": -0.5}, ValueError, "gamma")),
+            grad_scales=_focal_grad,
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (1, 4)}, "target")),
+            oracle="torchvision",
+        ),
+        Case(
+            "log_cosh_loss",
+            (Arg("input", _real), Arg("target", _real, "target")),
+            shape_errors=(({"target": (5,)}, "target"),),
+            oracle="optax",
+        ),
+        Case(
+            "pinball_loss",
+            (Arg("input", _real), Arg("target", _real, "target"), Arg("weight", _positive_weight, optional=True)),
+            ({}, {"quantile": 0.1}, {"quantile": 0.9}, {"quantile": 0.0}, {"quantile": 1.0}),
+            ({}, {"quantile": 0.9}),
+            (*_REAL_BAD("quantile"), *_UNIT_BAD("quantile")),
+            shape_errors=(({"target": (5,)}, "target"), ({"weight": (4, 3)}, "weight"),
+                          ({"weight": (2, 3, 4)}, "weight")),
+            oracle="scikit-learn",
+        ),
+        Case(
+            "jensen_shannon_divergence",
+            (Arg("input", _log_probs), Arg("target", _jsd_target, "target")),
+            ({}, {"beta": 0.0}, {"beta": 1.0}, {"beta": 0.25}, {"log_target": False},
+             {"log_target": False, "beta": 0.0}, {"log_target": False, "beta": 1.0}, {"log_target": False, "beta": 0.9}),
+            ({}, {"log_target": False, "beta": 0.0}),
+            (*_REAL_BAD("beta"), *_UNIT_BAD("beta"), *_BOOL_BAD("log_target")),
+            reductions=("none", "mean", "sum", "batchmean"),
+            value_scale=_jsd_value, grad_scales=_jsd_grad,
+            shape_errors=(({"target": (5,)}, "target"),),
+            oracle="Liger-Kernel",
         ),
     )
 }
