@@ -227,10 +227,10 @@ def _optax():
 
 def _optax_log_cosh(x, t, reduction, grad_output):
     """optax.log_cosh and its vjp in float64 JAX, reduced as fastloss."""
+    optax = _optax()
     import jax
     import jax.numpy as jnp
 
-    optax = _optax()
     with jax.enable_x64(True):
         def f(x_):
             loss = optax.log_cosh(x_, jnp.asarray(t, jnp.float64))
