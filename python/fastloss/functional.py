@@ -797,13 +797,18 @@ def _jsd_jax(jnp, input, target, beta=0.5, log_target=True, reduction="batchmean
 
 
 def _jsd_sample(rng, size, dtype):
-    # Rows of log-probabilities (log_softmax over 16 classes; one row when
-    # size is not a multiple of 16): 'batchmean' is the mean JSD of a row.
-    shape = (size // 16, 16) if size % 16 == 0 and size > 0 else (1, size)
+    # Rows of log-probabilities (log_softmax over the last axis: 16 classes
+    # for a size that is a multiple of 16, else one row; a shape as given):
+    # 'batchmean' is the mean JSD of a row.
+    if isinstance(size, tuple):
+        shape = size
+    else:
+        shape = (size // 16, 16) if size % 16 == 0 and size > 0 else (1, size)
 
     def log_softmax(z):
-        z = 2 * z - (2 * z).max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        z = 2 * z - (2 * z).max(axis=-1, keepdims=True, initial=-np.inf)
+        with np.errstate(divide="ignore"):  # (rows of no classes: size 0)
+            return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
     return (log_softmax(rng.standard_normal(shape)).astype(dtype),
             log_softmax(rng.standard_normal(shape)).astype(dtype)), {}
