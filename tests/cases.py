@@ -109,6 +109,10 @@ class Case:
         (fused multiply-adds on avx2/avx512, separate ones on baseline):
         float32 results may differ by a few ulp between baseline and the FMA
         levels (avx2 and avx512 still agree bitwise).
+    oracle: what the loss is checked against besides the reference:
+        "torch" (``torch.nn.functional.<name>``, test_torch.py and friends),
+        else the outside definition it follows (a loss torch.nn does not
+        have; tests/test_beyond_torch.py).
     """
 
     name: str
@@ -127,6 +131,7 @@ class Case:
     fma_math: bool = False
     kind: str = "elementwise"
     shapes: tuple = ((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3))  # classification
+    oracle: str = "torch"
 
     @property
     def spec(self):
@@ -445,6 +450,43 @@ def _log_prob_rows(rng, shape, kind):
         return x
     m = x.max(axis=axis, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+def _focal_grad(a, o):
+    """|terms| of the focal gradient a_t q^gamma ((A - B) + gamma ce r)."""
+    x, t = a["input"], a["target"]
+    alpha, gamma = o.get("alpha", 0.25), o.get("gamma", 2.0)
+    p, p_neg = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(x))
+    q = p * (1 - t) + p_neg * t
+    ce = np.logaddexp(0, x) - t * x
+    a_t = np.abs(alpha * t + (1 - alpha) * (1 - t)) if alpha >= 0 else 1.0
+    r = np.where(q == 0, 0.0, p * p_neg * np.abs(1 - 2 * t) / np.where(q == 0, 1.0, np.abs(q)))
+    return (a_t * np.abs(q) ** gamma * (np.abs(p * (1 - t)) + np.abs(p_neg * t) + gamma * np.abs(ce) * r),)
+
+
+def _jsd_parts(a, o):
+    x, t = a["input"], a["target"]
+    beta = o.get("beta", 0.5)
+    p, log_p = (np.exp(t), t) if o.get("log_target", True) else (t, np.log(np.abs(t)))
+    q = np.exp(x)
+    log_m = np.log(np.abs(beta * p + (1 - beta) * q))
+    return beta, np.abs(p), np.abs(log_p), q, np.abs(x), np.abs(log_m)
+
+
+def _jsd_value(a, o):
+    beta, p, log_p, q, x, log_m = _jsd_parts(a, o)
+    if beta == 0:
+        return p * (log_p + x)
+    if beta == 1:
+        return q * (x + log_p)
+    return beta * p * (log_p + log_m) + (1 - beta) * q * (x + log_m)
+
+
+def _jsd_grad(a, o):
+    beta, p, log_p, q, x, log_m = _jsd_parts(a, o)
+    if beta == 0:
+        return (np.zeros_like(p),)
+    if beta == 1:
+        return (q * (x + log_p + 1),)
+    return ((1 - beta) * q * (x + log_m),)
 
 
 def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=True):
@@ -459,6 +501,16 @@ def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=T
 
 
 _REAL_BAD = lambda n: (({n: "1"}, TypeError, n), ({n: None}, TypeError, n), ({n: 1j}, TypeError, n))  # noqa: E731
+_FINITE_BAD = lambda n: (({n: float("nan")}, ValueError, n), ({n: float("inf")}, ValueError, n),  # noqa: E731
+                         ({n: -float("inf")}, ValueError, n))
+_UNIT_BAD = lambda n: (({n: -0.125}, ValueError, n), ({n: 1.5}, ValueError, n),  # noqa: E731
+                       ({n: float("nan")}, ValueError, n))
+# Binary labels and soft targets in [0, 1] (focal loss).
+_labels = _mixed(lambda r, s: np.where(r.random(s) < 0.5, (r.random(s) < 0.3) * 1.0, r.uniform(0.0, 1.0, s)),
+                 UNIT_GRID, [0.0, 1.0])
+# Probabilities, which are also log-probabilities (of P in [1, e]): valid for
+# both log_target settings; -inf too (a zero probability in log space).
+_jsd_target = _mixed(lambda r, s: r.uniform(0.0, 1.0, s), UNIT_GRID, [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0])
 _BOOL_BAD = lambda n: (({n: 1}, TypeError, n), ({n: None}, TypeError, n), ({n: "True"}, TypeError, n))  # noqa: E731
 
 # ------------------------------------------------------------------- table
@@ -614,6 +666,47 @@ CASES = {
             value_scale=_ranking_value,
             shape_errors=(({"target": (4,)}, "target"), ({"input2": (4,)}, "input2"),
                           ({"input2": (5, 4)}, "input2")),
+        ),
+        # ---- beyond torch.nn: checked against their own oracles (test_beyond_torch.py)
+        Case(
+            "sigmoid_focal_loss",
+            (Arg("input", _logits), Arg("target", _labels, "target")),
+            ({}, {"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 1.0, "alpha": -1.0}, {"alpha": 0.75, "gamma": 3.0},
+             {"gamma": 1.5, "alpha": 0.0}),
+            ({}, {"gamma": 0.5}),
+            (*_REAL_BAD("alpha"), *_FINITE_BAD("alpha"), *_REAL_BAD("gamma"), *_FINITE_BAD("gamma"),
+             ({"gamma": -0.5}, ValueError, "gamma")),
+            grad_scales=_focal_grad,
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (1, 4)}, "target")),
+            oracle="torchvision",
+        ),
+        Case(
+            "log_cosh_loss",
+            (Arg("input", _real), Arg("target", _real, "target")),
+            shape_errors=(({"target": (5,)}, "target"),),
+            oracle="optax",
+        ),
+        Case(
+            "pinball_loss",
+            (Arg("input", _real), Arg("target", _real, "target"), Arg("weight", _positive_weight, optional=True)),
+            ({}, {"quantile": 0.1}, {"quantile": 0.9}, {"quantile": 0.0}, {"quantile": 1.0}),
+            ({}, {"quantile": 0.9}),
+            (*_REAL_BAD("quantile"), *_UNIT_BAD("quantile")),
+            shape_errors=(({"target": (5,)}, "target"), ({"weight": (4, 3)}, "weight"),
+                          ({"weight": (2, 3, 4)}, "weight")),
+            oracle="scikit-learn",
+        ),
+        Case(
+            "jensen_shannon_divergence",
+            (Arg("input", _log_probs), Arg("target", _jsd_target, "target")),
+            ({}, {"beta": 0.0}, {"beta": 1.0}, {"beta": 0.25}, {"log_target": False},
+             {"log_target": False, "beta": 0.0}, {"log_target": False, "beta": 1.0}, {"log_target": False, "beta": 0.9}),
+            ({}, {"log_target": False, "beta": 0.0}),
+            (*_REAL_BAD("beta"), *_UNIT_BAD("beta"), *_BOOL_BAD("log_target")),
+            reductions=("none", "mean", "sum", "batchmean"),
+            value_scale=_jsd_value, grad_scales=_jsd_grad,
+            shape_errors=(({"target": (5,)}, "target"),),
+            oracle="Liger-Kernel",
         ),
     )
 }

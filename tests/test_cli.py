@@ -190,6 +190,8 @@ def test_registry_torch_expressions_equal_torch_functional():
     torch = pytest.importorskip("torch")
     for spec in REGISTRY.values():
         case = CASES[spec.name]
+        if case.oracle != "torch":
+            continue  # a loss torch.nn lacks: its peer is its oracle's definition (test_beyond_torch.py)
         arrays = case.make(np.random.default_rng(1), (8, 9), np.dtype(np.float64), weighted=True)
         positional, keyword = case.split(arrays)
         tensors = [torch.from_numpy(a) for a in positional]

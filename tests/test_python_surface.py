@@ -136,7 +136,7 @@ def _forward_names(case):
     return list(case.spec.class_arrays or case.spec.arrays)
 
 
-@pytest.mark.parametrize("case", case_params(CASES.values()))
+@pytest.mark.parametrize("case", case_params(c for c in CASES.values() if c.oracle == "torch"))
 def test_nn_signatures_are_torchs(case):
     """Constructor and forward as torch's (constructor without the deprecated
     size_average/reduce), visible to inspect and help()."""
@@ -177,7 +177,7 @@ def test_nn_arguments_by_keyword(case):
         assert_identical(a, b)
 
 
-@pytest.mark.parametrize("case", case_params(CASES.values()))
+@pytest.mark.parametrize("case", case_params(c for c in CASES.values() if c.oracle == "torch"))
 def test_nn_wrong_calls_raise_torchs_errors(case):
     """The same TypeError text as torch's module for the same mistake."""
     torch = pytest.importorskip("torch")

@@ -77,8 +77,9 @@ def test_signatures_match_torch_order(name):
     assert ref_b.parameters["grad_output"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in CASES or CASES[n].oracle == "torch"])
 def test_signatures_match_torch(name):
+    """(The losses torch.nn does not have: test_beyond_torch.py.)"""
     torch = pytest.importorskip("torch")
     spec = REGISTRY[name]
     theirs = inspect.signature(getattr(torch.nn.functional, name)).parameters

@@ -175,7 +175,7 @@ def _plain_call(lid, mode, arrays, grads, reduction, weight, options, divisor, c
 
 
 def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_output=None, out=None,
-                   options=(), divisor=None, checks=()):
+                   options=(), divisor=None, checks=(), weight_divides_mean=False):
     """Runs the table loss ``name`` (any number of inputs and gradients).
 
     operands: ``(argument name, given object, ndarray)`` in the kernel's
@@ -189,11 +189,13 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
     weight: ``(given object, ndarray)`` broadcastable into the loss's shape, or None.
     options: the kernel's options (numbers) in the table's order.
     checks: messages of the kernel's checks (ValueError when one fails).
+    weight_divides_mean: a weighted ``'mean'`` is ``sum(w * l) / sum(w)``,
+        ``w`` broadcast to the loss's shape (the row needs kWeightTotal).
     Returns the loss (FORWARD), the gradients (BACKWARD: one array, or a
     tuple when ``grads`` has several entries) or both."""
     lid, _, _, _ = TABLE[name]
     arrays = [a for _, _, a in operands]
-    if grad_output is None and out is None and mode != PARTIAL:
+    if grad_output is None and out is None and mode != PARTIAL and not (weight_divides_mean and weight is not None):
         plain = _plain_call(lid, mode, arrays, grads, reduction, weight, options, divisor, checks)
         if plain is not None:
             return plain
@@ -207,6 +209,11 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
     kw = None if weight is None else v.for_kernel(weight[1], kdtype, shape, kshape)
     numel = math.prod(shape)
     denom = (numel if divisor is None else divisor) if (reduction == v.MEAN or mode == PARTIAL) else 1
+    # sum(w): the forward pass adds it up with the loss; a gradient needs it
+    # before its pass (its scale), so the weight is summed first.
+    weight_mean = weight_divides_mean and weight is not None and (reduction == v.MEAN or mode == PARTIAL)
+    if weight_mean and mode in (BACKWARD, VALUE_AND_GRAD):
+        denom = _core.elementwise_call(TABLE["sum"][0], True, False, 1.0, (kw,), None, None, None, (), ())[0]
 
     want_grad = mode in (BACKWARD, VALUE_AND_GRAD)
     loss_out = np.empty(kshape, kdtype) if (reduction == v.NONE and mode != BACKWARD) else None
@@ -243,11 +250,13 @@ def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_
 
         bufs = tuple(buffer(index, o) for index, o in zip(grads, outs))
 
-    s, _, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, kin, kw, kg, loss_out, bufs,
-                                          tuple(float(o) for o in options))
+    s, weight_total, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, kin, kw, kg, loss_out,
+                                                     bufs, tuple(float(o) for o in options))
     if errors:
         bit = (errors & -errors).bit_length() - 1
         raise ValueError(checks[bit])
+    if weight_mean and mode in (FORWARD, PARTIAL):
+        denom = weight_total
     if mode == PARTIAL:
         return Partial(s, denom, rdtype)
 

@@ -14,6 +14,8 @@ arrays they meet (NumPy 2's and torch's rule: ``mse_loss(float32 array,
 given and used in the compute dtype, as torch's kernels use them:
 ``beta=1e-50`` is 0 in float32, so ``smooth_l1_loss`` is ``l1_loss`` there."""
 
+import math
+
 import numpy as np
 
 from . import _ctc
@@ -1095,6 +1097,286 @@ multilabel_margin_loss, multilabel_margin_loss_backward, multilabel_margin_loss_
     define(_multilabel_margin_loss, class_name="MultiLabelMarginLoss", family="classification", grads=("input",),
            sample=_multilabel_margin_sample, torch="multilabel_margin_loss", jax=_mlm_jax)
 )
+# ------------------------------------------------------------ beyond torch.nn
+#
+# Losses torch.nn does not have (issue 14), on the same element-wise layer and
+# with the same contract; each is checked against an outside oracle
+# (torchvision's and Liger-Kernel's definitions, optax, scikit-learn). Their
+# torch= peers are those definitions written in torch ops (what a torch user
+# copies today).
+
+
+def _finite_number(value, name):
+    value = _v.real_number(value, name)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value}")
+    return value
+
+
+def _torch_reduce(value, reduction, divisor=None):
+    if reduction == "none":
+        return value
+    if reduction == "sum":
+        return value.sum()
+    return value.sum() / divisor if divisor is not None else value.mean()
+
+
+def _sigmoid_focal_loss(mode, grad_output, out, input, target, alpha=0.25, gamma=2.0, reduction="none"):
+    r"""Sigmoid focal loss (Lin et al. 2017), as ``torchvision.ops.sigmoid_focal_loss``:
+    with ``p = sigmoid(x)`` and ``p_t = p * t + (1 - p) * (1 - t)``,
+    ``l = a_t * ce * (1 - p_t)**gamma``, ``ce = binary_cross_entropy_with_logits(x, t)``,
+    ``a_t = alpha * t + (1 - alpha) * (1 - t)`` (``alpha < 0``: ``a_t = 1``).
+
+    Args:
+        input: logits, any shape (float16/32/64, bfloat16).
+        target: ``input``'s shape exactly; binary labels or soft targets in [0, 1]
+            (not checked, as torchvision: other values follow the formula).
+        alpha: finite; ``>= 0`` weighs positives by ``alpha``, negatives by
+            ``1 - alpha`` (torchvision documents [0, 1]); ``< 0`` turns it off.
+        gamma: finite, ``>= 0`` (ValueError otherwise); 0 is the weighted BCE.
+        reduction: ``'none'`` (the default, as torchvision), ``'mean'`` or ``'sum'``.
+
+    Computed stably for any ``|x|``: ``1 - p_t = p (1 - t) + (1 - p) t`` with
+    ``1 - p = sigmoid(-x)`` (torchvision's ``1 - p_t`` is 0 once ``p`` rounds to 1,
+    ``|x| > 17`` in float32). Gradient w.r.t. input:
+    ``a_t (1 - p_t)**gamma ((p - t) + gamma * ce * p (1 - p)(1 - 2t) / (1 - p_t))``,
+    with the limit 0 for the second term where ``1 - p_t == 0`` (torch's autograd
+    gives NaN there for ``0 < gamma < 1``)."""
+    alpha = _finite_number(alpha, "alpha")
+    gamma = _finite_number(gamma, "gamma")
+    if gamma < 0:
+        raise ValueError(f"gamma: must be >= 0, got {gamma}")
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _same_shape(ops)
+    return _ew.evaluate_table("sigmoid_focal_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
+                              options=(alpha, gamma))
+
+
+def _focal_torch(torch, input, target, alpha=0.25, gamma=2.0, reduction="none"):
+    # torchvision.ops.sigmoid_focal_loss's lines (torchvision 0.29).
+    p = torch.sigmoid(input)
+    ce_loss = torch.nn.functional.binary_cross_entropy_with_logits(input, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return _torch_reduce(loss, reduction)
+
+
+def _focal_jax(jnp, input, target, alpha=0.25, gamma=2.0, reduction="none"):
+    # The same loss with 1 - p_t free of cancellation (as fastloss computes it).
+    softplus_neg = jnp.logaddexp(0, -input)
+    p, p_neg = jnp.exp(-softplus_neg), jnp.exp(-jnp.logaddexp(0, input))
+    loss = ((1 - target) * input + softplus_neg) * (p * (1 - target) + p_neg * target) ** gamma
+    if alpha >= 0:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+    return _jax_reduce(jnp, loss, reduction)
+
+
+def _focal_sample(rng, size, dtype):
+    x = (3 * rng.standard_normal(size)).astype(dtype)
+    y = (rng.random(size) < 0.25).astype(dtype)
+    return (x, y), {}
+
+
+sigmoid_focal_loss, sigmoid_focal_loss_backward, sigmoid_focal_loss_value_and_grad = _export(
+    define(_sigmoid_focal_loss, class_name="SigmoidFocalLoss", family="probabilistic", grads=("input",),
+           sample=_focal_sample, class_options=("alpha", "gamma", "reduction"), torch=_focal_torch, jax=_focal_jax)
+)
+
+
+def _log_cosh_loss(mode, grad_output, out, input, target, reduction="mean"):
+    r"""Log-cosh: ``l = log(cosh(input - target))``, as ``optax.log_cosh``
+    (``~ d**2 / 2`` for small ``d``, ``|d| - log 2`` for large).
+
+    ``input`` and ``target`` broadcast together (as optax). Computed from
+    ``m = expm1(|d|)`` as ``log1p(m**2 / (2 (1 + m)))`` (``|d| - log 2``
+    beyond ``|d| = 20``): accurate to a few ulp for every ``d``, where optax's
+    ``logaddexp(d, -d) - log 2`` loses ``d**2 / 2`` to rounding for small ``d``.
+    Gradient: ``tanh(input - target)``."""
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _broadcast_operands(ops)
+    return _ew.evaluate_table("log_cosh_loss", mode, ops, (0,), red, grad_output=grad_output, out=out)
+
+
+def _log_cosh_torch(torch, input, target, reduction="mean"):
+    d = input - target  # optax.log_cosh's lines
+    return _torch_reduce(torch.logaddexp(d, -d) - math.log(2.0), reduction)
+
+
+def _log_cosh_jax(jnp, input, target, reduction="mean"):
+    # optax's logaddexp(d, -d) - log 2 cancels for small d; this form does not.
+    a = jnp.abs(input - target)
+    m = jnp.expm1(jnp.minimum(a, 20.0))
+    return _jax_reduce(jnp, jnp.where(a > 20, a - math.log(2.0), jnp.log1p(m * (m / (2 * (1 + m))))), reduction)
+
+
+log_cosh_loss, log_cosh_loss_backward, log_cosh_loss_value_and_grad = _export(
+    define(_log_cosh_loss, class_name="LogCoshLoss", family="regression", grads=("input",),
+           sample=_regression_sample, torch=_log_cosh_torch, jax=_log_cosh_jax)
+)
+
+
+def _pinball_loss(mode, grad_output, out, input, target, quantile=0.5, reduction="mean", weight=None):
+    r"""Pinball (quantile) loss, as ``sklearn.metrics.mean_pinball_loss``
+    (``y_true = target``, ``y_pred = input``, ``alpha = quantile``): with
+    ``d = target - input``, ``l = w * quantile * d`` where ``d >= 0``, else
+    ``w * (quantile - 1) * d``.
+
+    Args:
+        input, target: broadcast together.
+        quantile: in [0, 1] (ValueError otherwise, as scikit-learn).
+        reduction: ``'none'``, ``'mean'`` or ``'sum'``.
+        weight: optional, broadcast into the loss's shape; weighted ``'mean'``
+            is ``sum(w * l) / sum(w)`` (scikit-learn's ``sample_weight``: a
+            ``(n, 1)`` weight for ``(n, k)`` targets).
+
+    Gradient w.r.t. input: ``-w * quantile`` where ``d > 0``, ``w * (1 - quantile)``
+    where ``d < 0``, and 0 at ``d == 0`` (a subgradient: 0 lies in
+    ``[-quantile, 1 - quantile]``; ``quantile=0.5`` is half of :func:`l1_loss`,
+    gradient included) and for NaN."""
+    quantile = _v.real_number(quantile, "quantile")
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile: must be in [0, 1], got {quantile}")
+    red = _v.reduction(reduction)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    shape = _broadcast_operands(ops)
+    w = _into(weight, "weight", shape)
+    return _ew.evaluate_table("pinball_loss", mode, ops, (0,), red, weight=w, grad_output=grad_output, out=out,
+                              options=(quantile,), weight_divides_mean=True)
+
+
+def _pinball_torch(torch, input, target, quantile=0.5, reduction="mean", weight=None):
+    d = target - input
+    value = quantile * torch.relu(d) + (1 - quantile) * torch.relu(-d)
+    if weight is None:
+        return _torch_reduce(value, reduction)
+    value = weight * value
+    return _torch_reduce(value, reduction, None if reduction != "mean" else weight.expand_as(value).sum())
+
+
+def _pinball_jax(jnp, input, target, quantile=0.5, reduction="mean", weight=None):
+    d = target - input
+    value = quantile * jnp.maximum(d, 0) + (1 - quantile) * jnp.maximum(-d, 0)
+    if weight is None:
+        return _jax_reduce(jnp, value, reduction)
+    value = weight * value
+    return _jax_reduce(jnp, value, reduction, jnp.sum(jnp.broadcast_to(weight, value.shape)))
+
+
+def _pinball_sample(rng, size, dtype):
+    x = rng.standard_normal(size).astype(dtype)
+    y = rng.standard_normal(size).astype(dtype)
+    return (x, y), {"quantile": 0.9}
+
+
+pinball_loss, pinball_loss_backward, pinball_loss_value_and_grad = _export(
+    define(_pinball_loss, class_name="PinballLoss", family="regression", grads=("input",), sample=_pinball_sample,
+           class_options=("quantile", "reduction"), torch=_pinball_torch, jax=_pinball_jax)
+)
+
+
+def _jensen_shannon_divergence(mode, grad_output, out, input, target, beta=0.5, log_target=True,
+                               reduction="batchmean"):
+    r"""Generalized Jensen–Shannon divergence of log-probabilities, Liger-Kernel's
+    definition (``liger_kernel.transformers.functional.liger_jsd``): with
+    ``Q = exp(input)`` (the prediction, a student's), ``P`` the target
+    (a teacher's) and ``M = beta * P + (1 - beta) * Q``,
+    ``JSD_beta = beta * KL(P || M) + (1 - beta) * KL(Q || M)``, element-wise
+    ``l = beta * P * (log P - log M) + (1 - beta) * Q * (input - log M)``.
+
+    Args:
+        input: log-probabilities ``log Q`` (e.g. a ``log_softmax``), any shape.
+        target: ``log P`` (``log_target=True``, the default: Liger-Kernel's
+            convention, both arguments in log space) or ``P`` itself
+            (``log_target=False``, as ``kl_div``'s default); broadcasts with ``input``.
+        beta: in [0, 1] (ValueError otherwise). As Liger-Kernel, ``beta = 0``
+            is the forward KL ``KL(P || Q)`` and ``beta = 1`` the reverse KL
+            ``KL(Q || P)`` (the formula itself would give 0 there); 0.5 is the JSD.
+        reduction: ``'batchmean'`` (the default: sum / ``input.shape[0]``, Liger's
+            sum over rows / rows), ``'sum'``, ``'mean'`` (sum / element count)
+            or ``'none'``.
+
+    A term whose probability is 0 contributes 0 (``xlogy``'s convention), also
+    for log-probabilities of ``-inf``, where Liger's kernel gives NaN.
+    Gradient w.r.t. input: ``(1 - beta) * Q * (input - log M)``; ``-P`` for
+    ``beta = 0``; ``Q * (input - log P) + Q`` for ``beta = 1``."""
+    beta = _v.real_number(beta, "beta")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta: must be in [0, 1], got {beta}")
+    log_target = _bool_option(log_target, "log_target")
+    code = _v.reduction(reduction, _KL_REDUCTIONS)
+    ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
+    _broadcast_operands(ops)
+    divisor = None
+    if code == 3:
+        x = ops[0][2]
+        divisor = x.shape[0] if x.ndim > 0 else 1
+        code = _v.MEAN
+    return _ew.evaluate_table("jensen_shannon_divergence", mode, ops, (0,), code, grad_output=grad_output, out=out,
+                              options=(beta, log_target), divisor=divisor)
+
+
+def _jsd_torch(torch, input, target, beta=0.5, log_target=True, reduction="batchmean"):
+    # Liger-Kernel's _jsd_kernel lines (ops/jsd.py), element-wise.
+    x = input
+    y = target if log_target else torch.log(target)
+    p = torch.exp(target) if log_target else target
+    q = torch.exp(x)
+    if beta == 0:
+        loss = p * (y - x)
+    elif beta == 1:
+        loss = q * (x - y)
+    else:
+        m = beta * p + (1 - beta) * q
+        loss = beta * p * y + (1 - beta) * q * x - m * torch.log(m)
+    return _torch_reduce(loss, reduction, (input.shape[0] if input.ndim else 1) if reduction == "batchmean" else None)
+
+
+def _jsd_jax(jnp, input, target, beta=0.5, log_target=True, reduction="batchmean"):
+    y = target if log_target else jnp.log(target)
+    p = jnp.exp(target) if log_target else target
+    q = jnp.exp(input)
+    if beta == 0:
+        loss = p * (y - input)
+    elif beta == 1:
+        loss = q * (input - y)
+    else:
+        log_m = jnp.log(beta * p + (1 - beta) * q)
+        loss = beta * p * (y - log_m) + (1 - beta) * q * (input - log_m)
+    if reduction == "batchmean":
+        return jnp.sum(loss) / (input.shape[0] if input.ndim else 1)
+    return _jax_reduce(jnp, loss, reduction)
+
+
+def _jsd_sample(rng, size, dtype):
+    # Rows of log-probabilities (log_softmax over the last axis: 16 classes
+    # for a size that is a multiple of 16, else one row; a shape as given):
+    # 'batchmean' is the mean JSD of a row.
+    if isinstance(size, tuple):
+        shape = size
+    else:
+        shape = (size // 16, 16) if size % 16 == 0 and size > 0 else (1, size)
+
+    def log_softmax(z):
+        z = 2 * z - (2 * z).max(axis=-1, keepdims=True, initial=-np.inf)
+        with np.errstate(divide="ignore"):  # (rows of no classes: size 0)
+            return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    return (log_softmax(rng.standard_normal(shape)).astype(dtype),
+            log_softmax(rng.standard_normal(shape)).astype(dtype)), {}
+
+
+(jensen_shannon_divergence, jensen_shannon_divergence_backward,
+ jensen_shannon_divergence_value_and_grad) = _export(
+    define(_jensen_shannon_divergence, class_name="JensenShannonDivergenceLoss", family="probabilistic",
+           grads=("input",), sample=_jsd_sample, class_options=("beta", "log_target", "reduction"),
+           torch=_jsd_torch, jax=_jsd_jax)
+)
+
+
 
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""

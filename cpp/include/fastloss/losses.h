@@ -28,7 +28,11 @@
   X(KlDiv, "kl_div", Probabilistic, 2, 1, "log_target")                                   \
   X(SoftMargin, "soft_margin_loss", Margin, 2, 1, "")                                     \
   X(HingeEmbedding, "hinge_embedding_loss", Margin, 2, 1, "margin")                       \
-  X(MarginRanking, "margin_ranking_loss", Margin, 3, 2, "margin")
+  X(MarginRanking, "margin_ranking_loss", Margin, 3, 2, "margin")                         \
+  X(SigmoidFocal, "sigmoid_focal_loss", Probabilistic, 2, 1, "alpha gamma")               \
+  X(LogCosh, "log_cosh_loss", Regression, 2, 1, "")                                       \
+  X(Pinball, "pinball_loss", Regression, 2, 1, "quantile")                                \
+  X(JensenShannon, "jensen_shannon_divergence", Probabilistic, 2, 1, "beta log_target")
 
 namespace fastloss {
 

@@ -168,5 +168,112 @@ struct KlDiv : Elementwise {
   }
 };
 
+// ---- beyond torch.nn (issue 14): the same element-wise layer, other oracles.
+
+// sigmoid_focal_loss(x, t) (torchvision.ops.sigmoid_focal_loss): with
+// p = sigmoid(x), A = p (1 - t), B = (1 - p) t, q = 1 - p_t = A + B,
+//   ce = t softplus(-x) + (1 - t) softplus(x)   (binary_cross_entropy_with_logits),
+//   loss = a_t ce q^gamma,  a_t = alpha t + (1 - alpha)(1 - t) (alpha >= 0) or 1 (alpha < 0);
+//   d/dx = a_t q^gamma ((A - B) + gamma ce r),  r = p (1 - p)(1 - 2t) / q  (0 where q == 0)
+// (A - B = p - t; gamma q^gamma r = d q^gamma / dx, |r| <= 2 for t in [0, 1]).
+// Every term is a sum of non-negative parts for t in [0, 1], so the loss and
+// its gradient keep their relative accuracy for any |x|: with e = exp(-|x|),
+// sigmoid(-|x|) = e / (1 + e) is the smaller of p and 1 - p (the larger is
+// 1 minus it, >= 1/2) and ce = softplus(-|x|) + (x > 0 ? (1 - t) x : -t x).
+// torchvision's 1 - p_t rounds to 0 once p rounds to 1 (|x| > 17 in
+// float32), and (1 - t) x + softplus(-x) cancels for x < 0, t = 0.
+// q^gamma: repeated products for an integer gamma <= 8 (torch's pow does
+// q * q for 2), else exp(gamma log q) (0 at q = 0, NaN for q < 0 as pow).
+struct SigmoidFocal : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  template <class T>
+  struct Params {
+    bool weighted;  // alpha >= 0
+    T alpha, one_minus_alpha, gamma;
+    int power;  // gamma as an integer 0..8, else -1
+    explicit Params(const double* o)
+        : weighted(o[0] >= 0), alpha(static_cast<T>(o[0])), one_minus_alpha(static_cast<T>(1.0 - o[0])),
+          gamma(static_cast<T>(o[1])), power(o[1] >= 0 && o[1] <= 8 && o[1] == static_cast<int>(o[1])
+                                                 ? static_cast<int>(o[1]) : -1) {}
+  };
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P& p, V& value, V* grad) {
+    const V x = in[0], t = in[1];
+    const V zero = splat<V>(0), one = splat<V>(1);
+    V soft, small;
+    softplus_and_sigmoid(-abs(x), soft, small);  // softplus(-|x|), sigmoid(-|x|) <= 1/2
+    const V large = one - small;
+    const auto positive = x >= zero;
+    const V s = select(positive, large, small), s_neg = select(positive, small, large);  // p, 1 - p
+    const V a = s * (one - t), b = s_neg * t;
+    const V q = a + b;
+    const V ce = soft + select(x > zero, (one - t) * x, -(t * x));
+    V qg = one;
+    if (p.power > 0) {
+      qg = q;
+      for (int k = 1; k < p.power; ++k) qg = qg * q;
+    } else if (p.power < 0) {
+      qg = select(q == zero, zero, exp(splat<V>(p.gamma) * log(q)));
+    }
+    const V at = p.weighted ? splat<V>(p.alpha) * t + splat<V>(p.one_minus_alpha) * (one - t) : one;
+    if constexpr (kValue) value = at * (ce * qg);
+    if constexpr (kGrad) {
+      V inner = a - b;
+      if (p.power != 0) {
+        const V r = select(q == zero, zero, s * s_neg * (one - t - t) / q);
+        inner = inner + splat<V>(p.gamma) * ce * r;
+      }
+      grad[0] = at * (qg * inner);
+    }
+  }
+};
+
+// jensen_shannon_divergence(x, t) (Liger-Kernel's generalized JSD, per
+// element): x = log Q (the prediction), target log P (log_target) or P;
+//   M = beta P + (1 - beta) Q,
+//   beta P (log P - log M) + (1 - beta) Q (x - log M),  d/dx = (1 - beta) Q (x - log M);
+// as Liger, beta = 0 is KL(P || Q): P (log P - x), d/dx = -P, and beta = 1 is
+// KL(Q || P): Q (x - log P), d/dx = Q (x - log P) + Q (both decided on the
+// option as given, not as rounded to the element type). A term whose
+// probability is 0 is 0 (xlogy's convention), also for a log-probability of
+// -inf, where Liger's kernel gives NaN.
+struct JensenShannon : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  template <class T>
+  struct Params {
+    bool log_target;
+    int kind;  // 0: general, 1: beta == 0 (KL(P || Q)), 2: beta == 1 (KL(Q || P))
+    T beta, one_minus_beta;
+    explicit Params(const double* o)
+        : log_target(o[1] != 0), kind(o[0] == 0 ? 1 : o[0] == 1 ? 2 : 0), beta(static_cast<T>(o[0])),
+          one_minus_beta(static_cast<T>(1.0 - o[0])) {}
+  };
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P& p, V& value, V* grad) {
+    const V x = in[0];
+    const V zero = splat<V>(0);
+    const V prob = p.log_target ? exp(in[1]) : in[1];
+    const V log_prob = p.log_target ? in[1] : log(in[1]);
+    if (p.kind == 1) {
+      if constexpr (kValue) value = select(prob == zero, zero, prob * (log_prob - x));
+      if constexpr (kGrad) grad[0] = -prob;
+      return;
+    }
+    const V q = exp(x);
+    if (p.kind == 2) {
+      const V term = select(q == zero, zero, q * (x - log_prob));
+      if constexpr (kValue) value = term;
+      if constexpr (kGrad) grad[0] = select(q == zero, zero, term + q);
+      return;
+    }
+    const V beta_p = splat<V>(p.beta) * prob;
+    const V rest_q = splat<V>(p.one_minus_beta) * q;
+    const V log_m = log(beta_p + rest_q);
+    const V term_q = select(q == zero, zero, rest_q * (x - log_m));
+    if constexpr (kValue) value = select(prob == zero, zero, beta_p * (log_prob - log_m)) + term_q;
+    if constexpr (kGrad) grad[0] = term_q;
+  }
+};
+
 }  // namespace FASTLOSS_ISA_NS
 }  // namespace fastloss

@@ -8,6 +8,7 @@
 // branch on an option sees the value the arithmetic uses.
 #pragma once
 
+#include "simd/math.h"
 #include "simd/vec.h"
 
 namespace fastloss {
@@ -105,6 +106,61 @@ struct Huber : Elementwise {
       value = select(z < delta, half * z * z, delta * (z - half * delta));
     }
     if constexpr (kGrad) grad[0] = select(d < -delta, -delta, select(d > delta, delta, d));
+  }
+};
+
+// ---- beyond torch.nn (issue 14): the same element-wise layer, other oracles.
+
+// log_cosh_loss(x, t) (optax.log_cosh): d = x - t, a = |d|, m = expm1(min(a, 20)):
+//   log cosh d = log1p(m (m / (2 (1 + m))))   (cosh a - 1 = m^2 / (2 (1 + m))), a <= 20;
+//              = a - log 2                    (a > 20: log1p(e^-2a) < 2^-57 a);
+//   d/dx = tanh d = sign(d) m (m + 2) / (m (m + 2) + 2)  (tanh 20 rounds to 1).
+// One expm1 for value and gradient. optax's logaddexp(d, -d) - log 2 (and the
+// |d| + softplus(-2|d|) - log 2 form) subtracts O(1) terms, which leaves
+// d^2 / 2 with an absolute error of ~1 ulp of log 2: no correct digit in
+// float32 below |d| ~ 3e-4. This form keeps ~4 ulp relative everywhere.
+struct LogCosh : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P&, V& value, V* grad) {
+    using T = typename ElemOf<V>::type;
+    const V d = in[0] - in[1];
+    const V a = abs(d);
+    const V cap = splat<V>(20);
+    const V one = splat<V>(1), two = splat<V>(2);
+    const V m = expm1(select(a > cap, cap, a));  // (NaN stays NaN)
+    if constexpr (kValue) {
+      const V near = log1p(m * (m / (two * (one + m))));
+      value = select(a > cap, a - splat<V>(static_cast<T>(0.6931471805599453)), near);
+    }
+    if constexpr (kGrad) {
+      const V num = m * (m + two);
+      const V th = num / (num + two);
+      grad[0] = select(d < splat<V>(0), -th, th);
+    }
+  }
+};
+
+// pinball_loss(x, t, quantile q) (scikit-learn's mean_pinball_loss per
+// element, y_true = t, y_pred = x): d = t - x, q d where d >= 0, (q - 1) d
+// where d < 0; d/dx = -q (d > 0), 1 - q (d < 0), and 0 at d = 0 (0 lies in
+// the subdifferential [-q, 1 - q]; q = 0.5 is half of l1_loss, torch's
+// sign(0) = 0 included) and for NaN. Weighted 'mean' divides by sum(weight).
+struct Pinball : Elementwise {
+  static constexpr int kInputs = 2, kGrads = 1;
+  static constexpr bool kWeightTotal = true;
+  template <class T>
+  struct Params {
+    T quantile, below;  // q and q - 1 (rounded once, from the double)
+    explicit Params(const double* o) : quantile(static_cast<T>(o[0])), below(static_cast<T>(o[0] - 1.0)) {}
+  };
+  template <bool kValue, bool kGrad, class V, class P>
+  static void eval(const V* in, const P& p, V& value, V* grad) {
+    const V d = in[1] - in[0];
+    const V zero = splat<V>(0);
+    const V q = splat<V>(p.quantile), below = splat<V>(p.below);
+    if constexpr (kValue) value = select(d >= zero, q * d, below * d);
+    if constexpr (kGrad) grad[0] = select(d > zero, -q, select(d < zero, -below, zero));
   }
 };
 
