@@ -438,6 +438,13 @@ def base_arrays(spec, rng, shape, dtype, kind):
     return {**dict(zip(spec.arrays, arrays)), **options}
 
 
+def _reference_array(a):
+    """An argument for the float64 reference: floats (and bools) as float64,
+    integer arrays (class indices, lengths) as they are."""
+    a = np.asarray(a)
+    return a if a.dtype.kind in "iu" else a.astype(np.float64)
+
+
 def loss_shape(spec, arrays, options, reduction="none"):
     """The shape of the loss (``reduction='none'``) per the float64
     reference, or the exception with which the reference refuses the call."""
@@ -446,8 +453,8 @@ def loss_shape(spec, arrays, options, reduction="none"):
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pos = [np.asarray(a).astype(np.float64) for a in arrays]
-            kw = {k: np.asarray(v).astype(np.float64) if isinstance(v, (np.ndarray, list, tuple)) else v
+            pos = [_reference_array(a) for a in arrays]
+            kw = {k: _reference_array(v) if isinstance(v, (np.ndarray, list, tuple)) else v
                   for k, v in options.items()}
             return np.shape(spec.reference(*pos, reduction="none", **kw))
     except Exception as exc:  # noqa: BLE001

@@ -14,7 +14,7 @@ from jax.test_util import check_grads  # noqa: E402
 import fastloss  # noqa: E402
 import fastloss.jax  # noqa: E402
 
-BRIDGED = [c for c in CASES.values() if c.kind == "elementwise"]
+BRIDGED = [c for c in CASES.values() if c.kind in ("elementwise", "classification")]
 
 
 def _call(case, fn, arrays, **options):

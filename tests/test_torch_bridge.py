@@ -11,13 +11,17 @@ torch = pytest.importorskip("torch")
 import fastloss.torch  # noqa: E402
 import fastloss.torch.nn  # noqa: E402
 
-BRIDGED = [c for c in CASES.values() if c.kind == "elementwise"]
+BRIDGED = [c for c in CASES.values() if c.kind in ("elementwise", "classification")]
 
 
 def _tensors(case, arrays, dtype, grad):
     out = {}
     for k, v in arrays.items():
-        t = torch.tensor(np.asarray(v), dtype=dtype)
+        v = np.asarray(v)
+        if v.dtype.kind in "iub":  # class indices keep their integer dtype
+            out[k] = torch.from_numpy(v.copy())
+            continue
+        t = torch.tensor(v, dtype=dtype)
         out[k] = t.requires_grad_(grad and k in case.grad_names)
     return out
 

@@ -24,6 +24,8 @@ FAMILY_KERNELS = {
     "regression": "cpp/src/losses/regression.h",
     "probabilistic": "cpp/src/losses/probabilistic.h",
     "margin": "cpp/src/losses/margin.h",
+    "classification": "cpp/src/losses/classification.h",
+    "sequence": "cpp/src/losses/ctc.cpp",
 }
 SOURCES = [
     ("cpp/include/fastloss/losses.h", "c++"),

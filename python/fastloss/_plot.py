@@ -37,6 +37,12 @@ def _rows(x, classes):
     return rows
 
 
+def _log_softmax_pairs(x):
+    """(T=1, N=len(x), C=2) log-probabilities of the logits (0, x)."""
+    logits = np.stack([np.zeros_like(x), x], axis=-1)[np.newaxis]
+    return logits - np.logaddexp(logits[..., :1], logits[..., 1:])
+
+
 SETUPS = {
     "l1_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
     "mse_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
@@ -70,6 +76,18 @@ SETUPS = {
                                     make=lambda x: {"input": _rows(x, 3),
                                                     "target": np.tile(np.array([0, -1, -1]), (len(x), 1))},
                                     pick=lambda g: g[:, 0]),
+    # Beyond torch.nn.
+    "sigmoid_focal_loss": Setup((-6, 6), {"target": 1.0}, ("gamma", (0.0, 1.0, 2.0)), "input logit (target 1)"),
+    "log_cosh_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
+    "pinball_loss": Setup((-3, 3), {"target": 0.0}, ("quantile", (0.1, 0.5, 0.9)), "input (target 0)"),
+    "jensen_shannon_divergence": Setup((-4, 0), {"target": float(np.log(0.5))}, ("beta", (0.1, 0.5, 0.9)),
+                                       "input log-probability (target probability 0.5)"),
+    # CTC: one time step, two classes (blank 0), target [1]: the prediction is class 1's logit.
+    "ctc_loss": Setup((-4, 6), {}, (), "logit of the target label (blank's logit 0; T = 1)",
+                      make=lambda x: {"log_probs": _log_softmax_pairs(x), "targets": np.ones((len(x), 1), np.int64),
+                                      "input_lengths": np.ones(len(x), np.int64),
+                                      "target_lengths": np.ones(len(x), np.int64)},
+                      pick=lambda g: g[0, :, 1]),
 }
 
 

@@ -51,7 +51,16 @@ def _result_struct(name, names, static, shapes, dtypes):
     """(shape, dtype) of the loss for operands of these shapes and dtypes."""
     spec = _REGISTRY[name]
     zeros = {n: np.broadcast_to(np.zeros((), d), s) for n, s, d in zip(names, shapes, dtypes)}
-    value = np.asarray(spec.forward(**zeros, **dict(static)))
+    options = dict(static)
+    try:
+        value = np.asarray(spec.forward(**zeros, **options))
+    except (ValueError, IndexError):
+        # zeros the loss refuses (ctc_loss: label 0 is its blank): a reduced
+        # result is a scalar of the floating operands' dtype
+        if options.get("reduction", spec.options.get("reduction", "mean")) == "none":
+            raise
+        floats = [d for d in dtypes if np.issubdtype(d, np.floating) or d.name == "bfloat16"]
+        return (), np.result_type(*floats) if floats else np.dtype(np.float32)
     return value.shape, value.dtype
 
 

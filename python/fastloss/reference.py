@@ -938,99 +938,6 @@ def _multilabel_soft_margin_inputs(input, target, weight, reduction):
     if x.ndim == 0:
         raise ValueError("input: expected 1 or more dimensions (got 0)")
     _same_shape_target(x, t)
-
-# ---------------------------------------------------------- beyond torch.nn
-#
-# Losses torch.nn does not have; the docstrings name the definition each
-# follows (torchvision, optax, scikit-learn, Liger-Kernel).
-
-
-def _check_finite(name, value):
-    _check_real(name, value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be a finite number (got {value})")
-
-
-def _sigmoid_pair(x):
-    """``(sigmoid(x), sigmoid(-x))``, each from ``exp(-|x|)``: no overflow and
-    no cancellation (``1 - sigmoid(x)`` would round to 0 for large x)."""
-    e = np.exp(-np.abs(x))
-    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
-    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
-
-
-def _focal_terms(input, target, alpha, gamma, reduction):
-    """``(t, p, 1 - p, ce, 1 - p_t, a_t)`` of the sigmoid focal loss."""
-    _check_finite("alpha", alpha)
-    _check_finite("gamma", gamma)
-    if gamma < 0:
-        raise ValueError(f"gamma: must be >= 0 (got {gamma})")
-    _check_reduction(reduction)
-    x, t = _float64(input), _float64(target)
-    _same_shape_target(x, t)
-    p, p_neg = _sigmoid_pair(x)
-    # -(t log p + (1 - t) log(1 - p)): two non-negative terms, where
-    # (1 - t) x - log_sigmoid(x) would cancel for x < 0, t = 0.
-    ce = -(t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
-    # 1 - p_t = 1 - (p t + (1 - p)(1 - t)), written without the subtraction.
-    q = p * (1.0 - t) + p_neg * t
-    a_t = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0 else np.ones_like(x)
-    return t, p, p_neg, ce, q, a_t
-
-
-@_quiet
-def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss: ``l = a_t * ce * (1 - p_t)**gamma``
-    with ``p = sigmoid(x)``, ``p_t = p t + (1 - p)(1 - t)``,
-    ``ce = binary_cross_entropy_with_logits(x, t)`` and
-    ``a_t = alpha t + (1 - alpha)(1 - t)`` (1 when ``alpha < 0``).
-
-    ``target`` must have ``input``'s shape. ``alpha``, ``gamma`` finite,
-    ``gamma >= 0`` (ValueError). ``1 - p_t`` is computed as
-    ``p (1 - t) + (1 - p) t`` with ``1 - p = sigmoid(-x)``: accurate in float64
-    for large ``|x|``, where ``1 - p_t`` would round to 0."""
-    _, _, _, ce, q, a_t = _focal_terms(input, target, alpha, gamma, reduction)
-    return _reduce(a_t * ce * q**gamma, reduction)
-
-
-@_quiet
-def sigmoid_focal_loss_backward(input, target, alpha=0.25, gamma=2.0, reduction="none", *, grad_output=None):
-    """``d l / d x = a_t ((p - t) q**gamma + ce * gamma q**(gamma - 1) dq/dx)``
-    with ``q = 1 - p_t`` and ``dq/dx = p (1 - p)(1 - 2t)``; the second term is
-    0 for ``gamma == 0`` and where ``q == 0`` (its limit: ``q**(gamma - 1) p (1 - p)``
-    goes to 0 with ``q`` for binary targets). ``p - t`` is ``p (1 - t) - (1 - p) t``
-    (no cancellation for ``t = 1``, ``p`` near 1)."""
-    t, p, p_neg, ce, q, a_t = _focal_terms(input, target, alpha, gamma, reduction)
-    local = a_t * (p * (1.0 - t) - p_neg * t) * q**gamma
-    if gamma != 0:  # (for gamma == 0 the term is absent, also where ce is inf)
-        local = local + a_t * ce * np.where(q == 0, 0.0, gamma * q ** (gamma - 1.0) * p * p_neg * (1.0 - 2.0 * t))
-    return _chain(local, input, reduction, None, grad_output)
-
-
-@_quiet
-def log_cosh_loss(input, target, reduction="mean"):
-    """optax.log_cosh: ``l = log(cosh(x - t))``. ``input`` and ``target``
-    broadcast together. Computed as ``log1p(2 sinh(d/2)**2)``
-    (``cosh(d) - 1 = 2 sinh(d/2)**2`` keeps ``d**2 / 2`` for small ``d``) up to
-    ``|d| = 20``, beyond as ``|d| - log 2 + log1p(exp(-2|d|))``."""
-    x, t = _pair(input, target, reduction)
-    a = np.abs(x - t)
-    losses = np.where(a <= 20, np.log1p(2.0 * np.sinh(a / 2.0) ** 2), a - math.log(2.0) + np.log1p(np.exp(-2.0 * a)))
-    return _reduce(losses, reduction)
-
-
-@_quiet
-def log_cosh_loss_backward(input, target, reduction="mean", *, grad_output=None):
-    """``d l / d x = tanh(x - t)``."""
-    x, t = _pair(input, target, reduction)
-    return _chain(np.tanh(x - t), input, reduction, None, grad_output)
-
-
-def _pinball_inputs(input, target, quantile, reduction, weight):
-    _check_real("quantile", quantile)
-    if not 0 <= quantile <= 1:
-        raise ValueError(f"quantile: must be in [0, 1] (got {quantile})")
-    x, t = _pair(input, target, reduction)
     w = None if weight is None else _into("weight", weight, x.shape)
     return x, t, w
 
@@ -1331,6 +1238,105 @@ def ctc_loss_backward(log_probs, targets, input_lengths, target_lengths, blank=0
             g[:, in_target] = np.exp(lp[:, in_target]) - gamma[:, in_target]
         grad[:length, n] = g * scale
     return grad[:, 0] if unbatched else grad
+
+
+# ---------------------------------------------------------- beyond torch.nn
+#
+# Losses torch.nn does not have; the docstrings name the definition each
+# follows (torchvision, optax, scikit-learn, Liger-Kernel).
+
+
+def _check_finite(name, value):
+    _check_real(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number (got {value})")
+
+
+def _sigmoid_pair(x):
+    """``(sigmoid(x), sigmoid(-x))``, each from ``exp(-|x|)``: no overflow and
+    no cancellation (``1 - sigmoid(x)`` would round to 0 for large x)."""
+    e = np.exp(-np.abs(x))
+    big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
+
+
+def _focal_terms(input, target, alpha, gamma, reduction):
+    """``(t, p, 1 - p, ce, 1 - p_t, a_t)`` of the sigmoid focal loss."""
+    _check_finite("alpha", alpha)
+    _check_finite("gamma", gamma)
+    if gamma < 0:
+        raise ValueError(f"gamma: must be >= 0 (got {gamma})")
+    _check_reduction(reduction)
+    x, t = _float64(input), _float64(target)
+    _same_shape_target(x, t)
+    p, p_neg = _sigmoid_pair(x)
+    # -(t log p + (1 - t) log(1 - p)): two non-negative terms, where
+    # (1 - t) x - log_sigmoid(x) would cancel for x < 0, t = 0.
+    ce = -(t * _log_sigmoid(x) + (1.0 - t) * _log_sigmoid(-x))
+    # 1 - p_t = 1 - (p t + (1 - p)(1 - t)), written without the subtraction.
+    q = p * (1.0 - t) + p_neg * t
+    a_t = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0 else np.ones_like(x)
+    return t, p, p_neg, ce, q, a_t
+
+
+@_quiet
+def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss: ``l = a_t * ce * (1 - p_t)**gamma``
+    with ``p = sigmoid(x)``, ``p_t = p t + (1 - p)(1 - t)``,
+    ``ce = binary_cross_entropy_with_logits(x, t)`` and
+    ``a_t = alpha t + (1 - alpha)(1 - t)`` (1 when ``alpha < 0``).
+
+    ``target`` must have ``input``'s shape. ``alpha``, ``gamma`` finite,
+    ``gamma >= 0`` (ValueError). ``1 - p_t`` is computed as
+    ``p (1 - t) + (1 - p) t`` with ``1 - p = sigmoid(-x)``: accurate in float64
+    for large ``|x|``, where ``1 - p_t`` would round to 0."""
+    _, _, _, ce, q, a_t = _focal_terms(input, target, alpha, gamma, reduction)
+    return _reduce(a_t * ce * q**gamma, reduction)
+
+
+@_quiet
+def sigmoid_focal_loss_backward(input, target, alpha=0.25, gamma=2.0, reduction="none", *, grad_output=None):
+    """``d l / d x = a_t ((p - t) q**gamma + ce * gamma q**(gamma - 1) dq/dx)``
+    with ``q = 1 - p_t`` and ``dq/dx = p (1 - p)(1 - 2t)``; the second term is
+    0 for ``gamma == 0`` and where ``q == 0`` (its limit: ``q**(gamma - 1) p (1 - p)``
+    goes to 0 with ``q`` for binary targets). ``p - t`` is ``p (1 - t) - (1 - p) t``
+    (no cancellation for ``t = 1``, ``p`` near 1)."""
+    t, p, p_neg, ce, q, a_t = _focal_terms(input, target, alpha, gamma, reduction)
+    local = a_t * (p * (1.0 - t) - p_neg * t) * q**gamma
+    if gamma != 0:  # (for gamma == 0 the term is absent, also where ce is inf)
+        local = local + a_t * ce * np.where(q == 0, 0.0, gamma * q ** (gamma - 1.0) * p * p_neg * (1.0 - 2.0 * t))
+    return _chain(local, input, reduction, None, grad_output)
+
+
+@_quiet
+def log_cosh_loss(input, target, reduction="mean"):
+    """optax.log_cosh: ``l = log(cosh(x - t))``. ``input`` and ``target``
+    broadcast together. Computed as ``log1p(2 sinh(d/2)**2)``
+    (``cosh(d) - 1 = 2 sinh(d/2)**2`` keeps ``d**2 / 2`` for small ``d``) up to
+    ``|d| = 20``, beyond as ``|d| - log 2 + log1p(exp(-2|d|))``."""
+    x, t = _pair(input, target, reduction)
+    a = np.abs(x - t)
+    losses = np.where(a <= 20, np.log1p(2.0 * np.sinh(a / 2.0) ** 2), a - math.log(2.0) + np.log1p(np.exp(-2.0 * a)))
+    return _reduce(losses, reduction)
+
+
+@_quiet
+def log_cosh_loss_backward(input, target, reduction="mean", *, grad_output=None):
+    """``d l / d x = tanh(x - t)``."""
+    x, t = _pair(input, target, reduction)
+    return _chain(np.tanh(x - t), input, reduction, None, grad_output)
+
+
+def _pinball_inputs(input, target, quantile, reduction, weight):
+    _check_real("quantile", quantile)
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile: must be in [0, 1] (got {quantile})")
+    x, t = _pair(input, target, reduction)
+    w = None if weight is None else _into("weight", weight, x.shape)
+    return x, t, w
+
+
+@_quiet
 def pinball_loss(input, target, quantile=0.5, reduction="mean", weight=None):
     """sklearn.metrics.mean_pinball_loss per element (``y_true = target``,
     ``y_pred = input``, ``alpha = quantile``): with ``d = t - x``,
