@@ -54,13 +54,13 @@ inline int64_t block_rows(int64_t features) {
   return rows < 1 ? 1 : (rows > kMaxBlockRows ? kMaxBlockRows : rows);
 }
 
-template <class T>
-inline T abs_of(T x) {
-  return x < T(0) ? -x : (x == T(0) ? T(0) : x);
-}
+// Branch-free (both comparisons always evaluated), so the loops vectorise
+// under -ftrapping-math.
+inline float abs_of(float x) { return __builtin_fabsf(x); }
+inline double abs_of(double x) { return __builtin_fabs(x); }
 template <class T>
 inline T sign_of(T x) {  // torch's sgn: 0 for 0 and NaN
-  return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+  return static_cast<T>(static_cast<int>(x > T(0)) - static_cast<int>(x < T(0)));
 }
 inline float sqrt_of(float x) { return __builtin_sqrtf(x); }
 inline double sqrt_of(double x) { return __builtin_sqrt(x); }
@@ -388,13 +388,20 @@ struct PairwiseRow {
     T dist;
     pnorm_distances<kKind, T, 1>(pn, &r.x[0], &r.x[1], r.n, &dist);
     if constexpr (kGrad) {
+      const PNorm<kKind, T> pn = this->pn;  // a local: the loop's stores cannot change it
       auto pr = pn.row(dist);
       if constexpr (kKind == PKind::Inf) pr.scale = T(1) / inf_count(r.x[0], r.x[1], pn.eps, dist, r.n);
       const T s = r.scale;
+      // (restrict: the gradient rows never overlap the inputs; without it
+      // the loop's alias checks exceed GCC's limit and it stays scalar)
+      const T* __restrict u = r.x[0];
+      const T* __restrict v = r.x[1];
+      T* __restrict gu = r.g[0];
+      T* __restrict gv = r.g[1];
       for (int64_t i = 0; i < r.n; ++i) {
-        const T w = s * pn.weight(r.x[0][i] - r.x[1][i] + pn.eps, pr);
-        r.g[0][i] = w;
-        r.g[1][i] = -w;
+        const T w = s * pn.weight(u[i] - v[i] + pn.eps, pr);
+        gu[i] = w;
+        gv[i] = -w;
       }
     }
     return dist;
@@ -418,9 +425,13 @@ struct CosineDistanceRow {
     if constexpr (kGrad) {
       const T g = -r.scale;
       const T a = g * cr.a, b = g * cr.b, c = g * cr.c;
+      const T* __restrict ur = u;
+      const T* __restrict vr = v;
+      T* __restrict gu = r.g[0];
+      T* __restrict gv = r.g[1];
       for (int64_t i = 0; i < r.n; ++i) {
-        r.g[0][i] = a * v[i] - b * u[i];
-        r.g[1][i] = a * u[i] - c * v[i];
+        gu[i] = a * vr[i] - b * ur[i];
+        gv[i] = a * ur[i] - c * vr[i];
       }
     }
     return T(1) - cr.cos;
@@ -449,9 +460,13 @@ struct CosineEmbeddingRow {
     if constexpr (kGrad) {
       const T g = positive ? -r.scale : (z >= T(0) ? r.scale : T(0));
       const T a = g * cr.a, b = g * cr.b, c = g * cr.c;
+      const T* __restrict ur = u;
+      const T* __restrict vr = v;
+      T* __restrict gu = r.g[0];
+      T* __restrict gv = r.g[1];
       for (int64_t i = 0; i < r.n; ++i) {
-        r.g[0][i] = a * v[i] - b * u[i];
-        r.g[1][i] = a * u[i] - c * v[i];
+        gu[i] = a * vr[i] - b * ur[i];
+        gv[i] = a * ur[i] - c * vr[i];
       }
     }
     return value;
@@ -487,6 +502,30 @@ inline TripletParts<T> triplet_parts(T margin, bool swap, T dap, T dan, T dpn, T
   return t;
 }
 
+// The triplet's gradient rows from the three distances' d l / d distance
+// (plain restrict pointers and by-value scalars: the loop vectorises).
+template <PKind kKind, class T, bool kSwap>
+inline void triplet_grads(int64_t count, const T* __restrict a, const T* __restrict p, const T* __restrict n,
+                          T* __restrict ga, T* __restrict gp, T* __restrict gn, const PNorm<kKind, T> pn,
+                          const typename PNorm<kKind, T>::Row rap, const typename PNorm<kKind, T>::Row ran,
+                          const typename PNorm<kKind, T>::Row rpn, const T cap, const T can, const T cpn) {
+  const T eps = pn.eps;
+  for (int64_t i = 0; i < count; ++i) {
+    const T wap = cap * pn.weight(a[i] - p[i] + eps, rap);
+    const T wan = can * pn.weight(a[i] - n[i] + eps, ran);
+    if constexpr (kSwap) {
+      const T wpn = cpn * pn.weight(p[i] - n[i] + eps, rpn);
+      ga[i] = wap + wan;
+      gp[i] = wpn - wap;
+      gn[i] = -wan - wpn;
+    } else {
+      ga[i] = wap + wan;
+      gp[i] = -wap;
+      gn[i] = -wan;
+    }
+  }
+}
+
 template <PKind kKind, class T>
 struct TripletRow {
   PNorm<kKind, T> pn;
@@ -512,6 +551,7 @@ struct TripletRow {
     }
     const TripletParts<T> tp = triplet_parts<T>(margin, swap, dist[0], dist[1], dist[2], r.scale);
     if constexpr (kGrad) {
+      const PNorm<kKind, T> pn = this->pn;  // a local: the loop's stores cannot change it
       auto rap = pn.row(dist[0]), ran = pn.row(dist[1]), rpn = pn.row(dist[2]);
       const T eps = pn.eps;
       if constexpr (kKind == PKind::Inf) {
@@ -519,28 +559,38 @@ struct TripletRow {
         ran.scale = T(1) / inf_count(a, n, eps, dist[1], r.n);
         if (swap) rpn.scale = T(1) / inf_count(p, n, eps, dist[2], r.n);
       }
-      if (swap) {
-        for (int64_t i = 0; i < r.n; ++i) {
-          const T wap = tp.cap * pn.weight(a[i] - p[i] + eps, rap);
-          const T wan = tp.can * pn.weight(a[i] - n[i] + eps, ran);
-          const T wpn = tp.cpn * pn.weight(p[i] - n[i] + eps, rpn);
-          r.g[0][i] = wap + wan;
-          r.g[1][i] = wpn - wap;
-          r.g[2][i] = -wan - wpn;
-        }
-      } else {
-        for (int64_t i = 0; i < r.n; ++i) {
-          const T wap = tp.cap * pn.weight(a[i] - p[i] + eps, rap);
-          const T wan = tp.can * pn.weight(a[i] - n[i] + eps, ran);
-          r.g[0][i] = wap + wan;
-          r.g[1][i] = -wap;
-          r.g[2][i] = -wan;
-        }
-      }
+      if (swap)
+        triplet_grads<kKind, T, true>(r.n, a, p, n, r.g[0], r.g[1], r.g[2], pn, rap, ran, rpn, tp.cap, tp.can,
+                                      tp.cpn);
+      else
+        triplet_grads<kKind, T, false>(r.n, a, p, n, r.g[0], r.g[1], r.g[2], pn, rap, ran, rpn, tp.cap, tp.can,
+                                       tp.cpn);
     }
     return tp.value;
   }
 };
+
+// The cosine triplet's gradient rows (k: -d l / d distance of each pair).
+template <class T, bool kSwap>
+inline void triplet_cosine_grads(int64_t count, const T* __restrict a, const T* __restrict p, const T* __restrict n,
+                                 T* __restrict ga, T* __restrict gp, T* __restrict gn, const CosineRow<T> ap,
+                                 const CosineRow<T> an, const CosineRow<T> pn, const T kap, const T kan,
+                                 const T kpn) {
+  for (int64_t i = 0; i < count; ++i) {
+    const T gap_a = kap * (ap.a * p[i] - ap.b * a[i]), gap_p = kap * (ap.a * a[i] - ap.c * p[i]);
+    const T gan_a = kan * (an.a * n[i] - an.b * a[i]), gan_n = kan * (an.a * a[i] - an.c * n[i]);
+    if constexpr (kSwap) {
+      const T gpn_p = kpn * (pn.a * n[i] - pn.b * p[i]), gpn_n = kpn * (pn.a * p[i] - pn.c * n[i]);
+      ga[i] = gap_a + gan_a;
+      gp[i] = gap_p + gpn_p;
+      gn[i] = gan_n + gpn_n;
+    } else {
+      ga[i] = gap_a + gan_a;
+      gp[i] = gap_p;
+      gn[i] = gan_n;
+    }
+  }
+}
 
 // The triplet with cosine_distance (triplet_margin_with_distance_loss).
 template <class T>
@@ -584,19 +634,11 @@ struct TripletCosineRow {
     const TripletParts<T> tp = triplet_parts<T>(margin, swap, T(1) - ap.cos, T(1) - an.cos, T(1) - pn.cos, r.scale);
     if constexpr (kGrad) {
       // d (1 - cos(u, v)) / d u = -(a v - b u); / d v = -(a u - c v).
-      const T kap = -tp.cap, kan = -tp.can, kpn = -tp.cpn;
-      for (int64_t i = 0; i < r.n; ++i) {
-        const T gap_a = kap * (ap.a * p[i] - ap.b * a[i]), gap_p = kap * (ap.a * a[i] - ap.c * p[i]);
-        const T gan_a = kan * (an.a * n[i] - an.b * a[i]), gan_n = kan * (an.a * a[i] - an.c * n[i]);
-        T gpn_p = T(0), gpn_n = T(0);
-        if (swap) {
-          gpn_p = kpn * (pn.a * n[i] - pn.b * p[i]);
-          gpn_n = kpn * (pn.a * p[i] - pn.c * n[i]);
-        }
-        r.g[0][i] = gap_a + gan_a;
-        r.g[1][i] = gap_p + gpn_p;
-        r.g[2][i] = gan_n + gpn_n;
-      }
+      if (swap)
+        triplet_cosine_grads<T, true>(r.n, a, p, n, r.g[0], r.g[1], r.g[2], ap, an, pn, -tp.cap, -tp.can, -tp.cpn);
+      else
+        triplet_cosine_grads<T, false>(r.n, a, p, n, r.g[0], r.g[1], r.g[2], ap, an, pn, -tp.cap, -tp.can,
+                                       -tp.cpn);
     }
     return tp.value;
   }
