@@ -245,7 +245,7 @@ def test_losses_on_float16_match_float32_cast(isa, name):
     half, single, options = _half_and_single(name, rng, n)
     value = spec.forward(*half, **options, reduction="none")
     _assert_bits(value, _numpy_half(spec.forward(*single, **options, reduction="none")), f"{name} none")
-    gout = rng.uniform(0.5, 1.5, n).astype(np.float16)
+    gout = rng.uniform(0.5, 1.5, np.shape(value)).astype(np.float16)  # the loss's shape (one per row: row-wise losses)
     for reduction, kwargs in (("mean", {}), ("sum", {}), ("none", {"grad_output": gout})):
         if reduction == "none":
             kwargs_single = {"grad_output": gout.astype(np.float32)}

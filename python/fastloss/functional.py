@@ -1095,11 +1095,19 @@ def _cosine_embedding_jax(jnp, input1, input2, target, margin=0.0, reduction="me
     return _jax_reduce(jnp, value, reduction)
 
 
+def _rows_shape(size, rows_per_element, features):
+    """A sample's (rows, features): from an element count, or a shape's own
+    (rows, features) when ``size`` is a 2-D shape."""
+    if isinstance(size, tuple):
+        return (size[0], size[-1]) if len(size) == 2 else (1, int(np.prod(size)))
+    return max(1, size // (rows_per_element * features)), features
+
+
 def _cosine_embedding_sample(rng, size, dtype, features=256):
-    rows = max(1, size // features)
-    x1 = rng.standard_normal((rows, features)).astype(dtype)
-    x2 = rng.standard_normal((rows, features)).astype(dtype)
-    t = np.where(rng.random(rows) < 0.5, -1.0, 1.0).astype(dtype)
+    shape = _rows_shape(size, 1, features)
+    x1 = rng.standard_normal(shape).astype(dtype)
+    x2 = rng.standard_normal(shape).astype(dtype)
+    t = np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
     return (x1, x2, t), {}
 
 
@@ -1160,8 +1168,8 @@ def _triplet_jax(jnp, anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, s
 def _triplet_sample(rng, size, dtype, features=256):
     # Three operands: half the rows of the other losses' samples (the
     # issue's bench shape, 32768 x 256 at the default 2**24 elements).
-    rows = max(1, size // (2 * features))
-    return tuple(rng.standard_normal((rows, features)).astype(dtype) for _ in range(3)), {}
+    shape = _rows_shape(size, 2, features)
+    return tuple(rng.standard_normal(shape).astype(dtype) for _ in range(3)), {}
 
 
 def _triplet_p1_sample(rng, size, dtype):
