@@ -420,6 +420,14 @@ def _ranking_value(a, o):
     return np.abs(a["target"]) * (np.abs(a["input1"]) + np.abs(a["input2"])) + abs(o.get("margin", 0.0))
 
 
+def _embedding_values(rng, shape, kind):
+    """Feature rows: 'grid' values repeat across rows and operands (equal
+    rows, zero differences, distance ties); 'special' adds NaN/inf."""
+    return sample_values(rng, shape, kind)
+
+
+_plus_minus_one = _mixed(lambda r, s: np.where(r.random(s) < 0.5, -1.0, 1.0), [-1.0, 1.0])
+
 IGNORE_INDEX = -100  # torch's default ignore_index: _class_u's -1 entries become it
 
 
@@ -658,6 +666,42 @@ CASES = {
             shapes=((5,), (7, 5), (1, 1), (3, 200), (0, 3)),
         ),
         Case(
+            "cosine_embedding_loss",
+            (Arg("input1", _embedding_values), Arg("input2", _embedding_values), Arg("target", _plus_minus_one, "rows")),
+            ({}, {"margin": 0.5}, {"margin": -0.25}),
+            ({}, {"margin": 0.5}),
+            _REAL_BAD("margin"),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"input2": (3, 5)}, "input2"),
+                          ({"input2": (4,)}, "input2"), ({"input1": (3, 4, 2), "input2": (3, 4, 2)}, "input1")),
+            kind="embedding",
+            shapes=((5,), (7, 5), (1, 1), (3, 2000), (0, 3), (3, 0)),
+        ),
+        Case(
+            "triplet_margin_loss",
+            (Arg("anchor", _embedding_values), Arg("positive", _embedding_values), Arg("negative", _embedding_values)),
+            ({}, {"swap": True}, {"p": 1.0}, {"p": 1.0, "swap": True}, {"p": 3.0}, {"p": 1.5, "eps": 0.0},
+             {"p": 0.5}, {"p": float("inf")}, {"margin": 0.25, "eps": 1e-3}),
+            ({}, {"p": 1.0, "swap": True}),
+            (({"margin": 0.0}, ValueError, "margin"), ({"margin": -1.0}, ValueError, "margin"),
+             ({"p": 0.0}, ValueError, "p"), ({"p": -2.0}, ValueError, "p"), ({"swap": 1}, TypeError, "swap"),
+             *_REAL_BAD("eps"), *_REAL_BAD("p")),
+            shape_errors=(({"positive": (4,)}, "positive"), ({"negative": (3, 5)}, "negative"),
+                          ({"negative": (2, 3, 4)}, "negative")),
+            kind="embedding",
+        ),
+        Case(
+            "triplet_margin_with_distance_loss",
+            (Arg("anchor", _embedding_values), Arg("positive", _embedding_values), Arg("negative", _embedding_values)),
+            # (distance_function=fastloss.cosine_distance and partials: tests/test_embedding.py;
+            # torch's own function takes only torch callables)
+            ({}, {"swap": True}, {"margin": 0.25}),
+            ({}, {"swap": True}),
+            (({"margin": 0.0}, ValueError, "margin"), ({"swap": 1}, TypeError, "swap"),
+             ({"distance_function": 3}, TypeError, "distance_function")),
+            shape_errors=(({"positive": (4,)}, "positive"), ({"negative": (3, 5)}, "negative")),
+            kind="embedding",
+        ),
+        Case(
             "margin_ranking_loss",
             (Arg("input1", _margin_input), Arg("input2", _margin_input), Arg("target", _signs, "target")),
             ({}, {"margin": 0.5}, {"margin": -0.25}),
@@ -735,9 +779,10 @@ CASES["ctc_loss"] = SequenceCase("ctc_loss", (), option_sets=({}, {"zero_infinit
                                  bad_options=(({"blank": 1.5}, TypeError, "blank"), ({"blank": -1}, ValueError, "blank"),
                                               ({"zero_infinity": 1}, TypeError, "zero_infinity")))
 
-KNOWN_KINDS = {"elementwise", "classification", "sequence"}
+KNOWN_KINDS = {"elementwise", "classification", "sequence", "embedding"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
 CLASSIFICATION = [c for c in CASES.values() if c.kind == "classification"]
+EMBEDDING = [c for c in CASES.values() if c.kind == "embedding"]
 
 
 def case_options(cases, heavy=False):

@@ -1378,6 +1378,378 @@ def _jsd_sample(rng, size, dtype):
 
 
 
+# ------------------------------------------------------ feature-axis losses
+#
+# Rows along the last axis of two or three operands, which broadcast
+# together (cpp/src/losses/embedding.h: fixed blocks of rows, sums in fixed
+# slots, bitwise identical for any thread count). Shapes and errors follow
+# torch 2.13; where torch raises RuntimeError fastloss raises ValueError.
+
+import functools as _functools  # noqa: E402
+
+from . import _embedding as _em  # noqa: E402
+
+
+def _positive_p(p):
+    p = _v.real_number(p, "p")
+    if not p > 0:
+        raise ValueError(f"p: must be > 0 (got {p})")
+    return p
+
+
+def _positive_margin(margin):
+    margin = _v.real_number(margin, "margin")
+    if not margin > 0:
+        raise ValueError(f"margin: must be greater than 0, got {margin}")
+    return margin
+
+
+def _distance_mode(mode, grad_output, out, x1, x2, name, options, keepdim=False):
+    ops = _em.float_operands((("x1", x1), ("x2", x2)))
+    shape = _em.broadcast(ops)
+    value_shape = _em.rows_of(shape)[2] + ((1,) if keepdim and shape != () else ())
+    return _em.evaluate(name, mode, ops, _v.NONE, value_shape=value_shape, grad_output=grad_output, out=out,
+                        options=options)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    r"""``||x1 - x2 + eps||_p`` along the last axis (torch.pairwise_distance):
+    ``(sum_i |x1_i - x2_i + eps|^p)^(1/p)``, ``max_i |...|`` for ``p = inf``.
+
+    ``x1`` and ``x2`` broadcast together (any number of dimensions); the
+    result has their broadcast shape without the last axis (``keepdim``:
+    kept as size 1). ``p > 0`` (ValueError; torch also takes p <= 0).
+    Native, with :func:`pairwise_distance_backward` and
+    :func:`pairwise_distance_value_and_grad`."""
+    return _distance_mode(_FORWARD, None, None, x1, x2, "pairwise_distance",
+                          (_positive_p(p), _v.real_number(eps, "eps")), _bool_option(keepdim, "keepdim"))
+
+
+def pairwise_distance_backward(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, grad_output=None, out=None):
+    """``(d / d x1, d / d x2)`` of ``sum(grad_output * pairwise_distance(...))``:
+    torch's norm_backward (p = 1: ``sgn(d)``; 2: ``d / ||d||``, 0 where the
+    norm is 0; inf: ``sgn(d)`` split over the elements at the maximum; other
+    p as torch), ``+`` for x1 and ``-`` for x2. ``out=``: a tuple of two arrays."""
+    return _distance_mode(_BACKWARD, grad_output, out, x1, x2, "pairwise_distance",
+                          (_positive_p(p), _v.real_number(eps, "eps")), _bool_option(keepdim, "keepdim"))
+
+
+def pairwise_distance_value_and_grad(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, grad_output=None, out=None):
+    """``(pairwise_distance(...), pairwise_distance_backward(...))`` from one pass."""
+    return _distance_mode(2, grad_output, out, x1, x2, "pairwise_distance",
+                          (_positive_p(p), _v.real_number(eps, "eps")), _bool_option(keepdim, "keepdim"))
+
+
+def cosine_distance(x1, x2):
+    r"""``1 - cosine_similarity(x1, x2)`` along the last axis, with torch's
+    ``cosine_similarity(x1, x2, dim=-1, eps=1e-8)``:
+    ``cos = sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))``.
+
+    Shapes as :func:`pairwise_distance`. Native, with
+    :func:`cosine_distance_backward` and :func:`cosine_distance_value_and_grad`."""
+    return _distance_mode(_FORWARD, None, None, x1, x2, "cosine_distance", ())
+
+
+def cosine_distance_backward(x1, x2, *, grad_output=None, out=None):
+    """``(d / d x1, d / d x2)`` of ``sum(grad_output * cosine_distance(x1, x2))``:
+    ``-g (x2 / (|x1|c |x2|c) - cos x1 / (|x1|c |x1|))`` (|.|c the clamped
+    norm; the last term is 0 where |x1| is 0), and symmetrically for x2."""
+    return _distance_mode(_BACKWARD, grad_output, out, x1, x2, "cosine_distance", ())
+
+
+def cosine_distance_value_and_grad(x1, x2, *, grad_output=None, out=None):
+    """``(cosine_distance(...), cosine_distance_backward(...))`` from one pass."""
+    return _distance_mode(2, grad_output, out, x1, x2, "cosine_distance", ())
+
+
+__all__ += ["pairwise_distance", "pairwise_distance_backward", "pairwise_distance_value_and_grad",
+            "cosine_distance", "cosine_distance_backward", "cosine_distance_value_and_grad"]
+
+
+def _cosine_embedding_loss(mode, grad_output, out, input1, input2, target, margin=0.0, reduction="mean"):
+    r"""Cosine embedding loss: per row ``l = 1 - cos`` for target 1 and
+    ``max(cos - margin, 0)`` for target -1, with torch's
+    ``cos = x1 . x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))``.
+
+    ``input1``/``input2`` (D) with a 0-d ``target``, or (N, D) with an (N,)
+    target (they broadcast as in torch); target values other than 1 and -1
+    raise ValueError (torch silently gives them loss 0); the target's dtype
+    (any real) does not change the result's. Gradients ``(input1, input2)``:
+    ``dl/dcos * (x2 / denom - cos x1 / (|x1|^2 + 1e-12))`` and symmetrically,
+    with ``dl/dcos`` -1 (target 1) or 1 where ``cos - margin >= 0`` (target -1)."""
+    margin = _v.real_number(margin, "margin")
+    red = _v.reduction(reduction)
+    ops = _em.float_operands((("input1", input1), ("input2", input2)))
+    t = _v.check_real(_v.as_array(target, "target"), "target")
+    if t.ndim > 1:
+        raise ValueError(f"target: 0D or 1D target tensor expected, multi-target not supported (got shape {t.shape})")
+    for name, _, a in ops:
+        if a.ndim != t.ndim + 1:
+            raise ValueError(f"{name}: a {t.ndim}-D target takes {t.ndim + 1}-D inputs, got shape {a.shape}")
+    shape = _em.broadcast(ops)
+    row_shape = _em.rows_of(shape)[2]
+    if _v.broadcast_shapes(t.shape, row_shape) != row_shape:
+        raise ValueError(f"target: shape {t.shape} does not match the inputs' rows {row_shape}")
+    if t.size and not np.all((t == 1) | (t == -1)):
+        raise ValueError("target: values must be 1 or -1")
+    _, kdtype = _v.result_dtype(*[(obj, a) for _, obj, a in ops])
+    kt = _v.for_kernel(t, kdtype, t.shape)
+    return _em.evaluate("cosine_embedding_loss", mode, ops, red, target=kt, grad_output=grad_output, out=out,
+                        options=(margin,))
+
+
+def _cosine_embedding_jax(jnp, input1, input2, target, margin=0.0, reduction="mean"):
+    dot = jnp.sum(input1 * input2, -1)
+    m1, m2 = jnp.sum(input1 * input1, -1) + 1e-12, jnp.sum(input2 * input2, -1) + 1e-12
+    cos = dot / jnp.sqrt(m1 * m2)
+    value = jnp.where(target == 1, 1 - cos, jnp.maximum(cos - margin, 0))
+    return _jax_reduce(jnp, value, reduction)
+
+
+def _rows_shape(size, rows_per_element, features):
+    """A sample's (rows, features): from an element count, or a shape's own
+    (rows, features) when ``size`` is a 2-D shape."""
+    if isinstance(size, tuple):
+        return (size[0], size[-1]) if len(size) == 2 else (1, int(np.prod(size)))
+    return max(1, size // (rows_per_element * features)), features
+
+
+def _cosine_embedding_sample(rng, size, dtype, features=256):
+    shape = _rows_shape(size, 1, features)
+    x1 = rng.standard_normal(shape).astype(dtype)
+    x2 = rng.standard_normal(shape).astype(dtype)
+    t = np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
+    return (x1, x2, t), {}
+
+
+cosine_embedding_loss, cosine_embedding_loss_backward, cosine_embedding_loss_value_and_grad = _export(
+    define(_cosine_embedding_loss, class_name="CosineEmbeddingLoss", family="embedding",
+           grads=("input1", "input2"), sample=_cosine_embedding_sample, class_options=("margin", "reduction"),
+           torch="cosine_embedding_loss", jax=_cosine_embedding_jax)
+)
+
+
+def _triplet_operands(anchor, positive, negative):
+    ops = _em.float_operands((("anchor", anchor), ("positive", positive), ("negative", negative)))
+    _em.same_ndim(ops)
+    _em.broadcast(ops)
+    return ops
+
+
+def _triplet_margin_loss(mode, grad_output, out, anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6,
+                         swap=False, reduction="mean"):
+    r"""Triplet margin loss: per row ``l = max(margin + d(a, p) - d(a, n), 0)``
+    with ``d = pairwise_distance(., ., p, eps)`` (``eps`` added to the
+    difference, as torch); ``swap``: ``d(a, n)`` becomes
+    ``min(d(a, n), d(p, n))`` (a tie gives each half the gradient, as
+    torch.minimum).
+
+    The three inputs have the same number of dimensions (ValueError) and
+    broadcast together; rows are the last axis. ``margin > 0`` and ``p > 0``
+    (ValueError). Gradients ``(anchor, positive, negative)`` through torch's
+    norm_backward; the clamp passes its gradient where its argument is >= 0."""
+    margin = _positive_margin(margin)
+    p = _positive_p(p)
+    eps = _v.real_number(eps, "eps")
+    swap = _bool_option(swap, "swap")
+    red = _v.reduction(reduction)
+    ops = _triplet_operands(anchor, positive, negative)
+    return _em.evaluate("triplet_margin_loss", mode, ops, red, grad_output=grad_output, out=out,
+                        options=(margin, p, eps, float(swap)))
+
+
+def _jax_pnorm(jnp, d, p):
+    if p == float("inf"):
+        return jnp.max(jnp.abs(d), -1)
+    if p == 2:
+        return jnp.sqrt(jnp.sum(d * d, -1))
+    if p == 1:
+        return jnp.sum(jnp.abs(d), -1)
+    return jnp.sum(jnp.abs(d) ** p, -1) ** (1 / p)
+
+
+def _triplet_jax(jnp, anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+    dp = _jax_pnorm(jnp, anchor - positive + eps, p)
+    dn = _jax_pnorm(jnp, anchor - negative + eps, p)
+    if swap:
+        dn = jnp.minimum(dn, _jax_pnorm(jnp, positive - negative + eps, p))
+    return _jax_reduce(jnp, jnp.maximum(margin + dp - dn, 0), reduction)
+
+
+def _triplet_sample(rng, size, dtype, features=256):
+    # Three operands: half the rows of the other losses' samples (the
+    # issue's bench shape, 32768 x 256 at the default 2**24 elements).
+    shape = _rows_shape(size, 2, features)
+    return tuple(rng.standard_normal(shape).astype(dtype) for _ in range(3)), {}
+
+
+def _triplet_p1_sample(rng, size, dtype):
+    return _triplet_sample(rng, size, dtype)[0], {"p": 1.0}
+
+
+triplet_margin_loss, triplet_margin_loss_backward, triplet_margin_loss_value_and_grad = _export(
+    define(_triplet_margin_loss, class_name="TripletMarginLoss", family="embedding",
+           grads=("anchor", "positive", "negative"), sample=_triplet_sample,
+           class_options=("margin", "p", "eps", "swap", "reduction"), torch="triplet_margin_loss", jax=_triplet_jax,
+           bench_variants=(("p=1", _triplet_p1_sample),))
+)
+
+
+def _native_distance(distance_function):
+    """``("pnorm", p, eps)`` or ``("cosine",)`` when ``distance_function``
+    runs natively (None, fastloss.pairwise_distance, fastloss.cosine_distance
+    or a functools.partial of them with keyword options only), else None."""
+    if distance_function is None or distance_function is pairwise_distance:
+        return ("pnorm", 2.0, 1e-6)
+    if distance_function is cosine_distance:
+        return ("cosine",)
+    if isinstance(distance_function, _functools.partial) and not distance_function.args:
+        fn, kw = distance_function.func, dict(distance_function.keywords)
+        if fn is pairwise_distance and set(kw) <= {"p", "eps"}:
+            return ("pnorm", _positive_p(kw.get("p", 2.0)), _v.real_number(kw.get("eps", 1e-6), "eps"))
+        if fn is cosine_distance and not kw:
+            return ("cosine",)
+    return None
+
+
+def _triplet_margin_with_distance_loss(mode, grad_output, out, anchor, positive, negative, *, distance_function=None,
+                                       margin=1.0, swap=False, reduction="mean"):
+    r"""Triplet margin loss with a distance function: per row
+    ``l = max(margin + d(a, p) - d(a, n), 0)`` (``swap``: ``min(d(a, n), d(p, n))``).
+
+    ``distance_function``: None (``pairwise_distance``),
+    ``fastloss.pairwise_distance``, ``fastloss.cosine_distance`` or a
+    ``functools.partial`` of them (keyword options) run natively, with
+    gradients. Any other callable gets the NumPy arrays and returns one
+    distance per row (forward only); the gradients then need its
+    ``backward(x1, x2, grad_distance) -> (grad_x1, grad_x2)`` attribute, else
+    NotImplementedError. ``margin > 0`` (ValueError, as torch)."""
+    margin = _positive_margin(margin)
+    swap = _bool_option(swap, "swap")
+    red = _v.reduction(reduction)
+    ops = _triplet_operands(anchor, positive, negative)
+    native = _native_distance(distance_function)
+    if native is not None and native[0] == "pnorm":
+        return _em.evaluate("triplet_margin_loss", mode, ops, red, grad_output=grad_output, out=out,
+                            options=(margin, native[1], native[2], float(swap)))
+    if native is not None:
+        return _em.evaluate("triplet_margin_with_distance_loss", mode, ops, red, grad_output=grad_output, out=out,
+                            options=(margin, float(swap)))
+    if not callable(distance_function):
+        raise TypeError(f"distance_function: expected a callable or None, got {type(distance_function).__name__}")
+    return _triplet_callable(mode, grad_output, out, ops, distance_function, margin, swap, red)
+
+
+def _triplet_callable(mode, grad_output, out, ops, fn, margin, swap, red):
+    """The triplet over a Python distance function, in NumPy (float64 sums)."""
+    backward = getattr(fn, "backward", None)
+    if mode != _FORWARD and backward is None:
+        raise NotImplementedError(
+            "distance_function: gradients of a Python distance function need its backward(x1, x2, grad_distance) "
+            "-> (grad_x1, grad_x2) attribute; fastloss.pairwise_distance and fastloss.cosine_distance (or a "
+            "functools.partial of them) run natively")
+    rdtype, _ = _v.result_dtype(*[(obj, a) for _, obj, a in ops])
+    a, p, n = (x for _, _, x in ops)
+    shape = _em.broadcast(ops)
+    row_shape = _em.rows_of(shape)[2]
+
+    def dist(x1, x2, name):
+        d = np.asarray(fn(x1, x2), dtype=np.float64)
+        if _v.broadcast_shapes(d.shape, row_shape) != row_shape:
+            raise ValueError(f"distance_function: returned shape {d.shape} for {name}; expected {row_shape}")
+        return np.broadcast_to(d, row_shape)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        dp, dn = dist(a, p, "(anchor, positive)"), dist(a, n, "(anchor, negative)")
+        ds = dist(p, n, "(positive, negative)") if swap else dn
+        neg = np.minimum(dn, ds) if swap else dn
+        z = margin + dp - neg
+        loss = np.maximum(z, 0.0)
+    value = None
+    if mode != _BACKWARD:
+        if red == _v.NONE:
+            value = _v.narrow(np.asarray(loss), rdtype)
+        else:
+            total = float(np.sum(loss))
+            value = _v.narrow(_v.divide(total, loss.size) if red == _v.MEAN else total, rdtype)
+    if mode == _FORWARD:
+        return value
+    scale, kg, _ = _v.grad_output(grad_output, row_shape if red == _v.NONE else (), np.dtype(np.float64))
+    g = np.broadcast_to(kg if kg is not None else scale, row_shape).astype(np.float64)
+    if red == _v.MEAN:
+        g = g / max(loss.size, 1) if loss.size else g * np.nan
+    active = np.where(z >= 0, 1.0, 0.0) * g
+    if swap:
+        sn = np.where(dn == ds, 0.5, np.where(dn > ds, 0.0, 1.0))
+        ss = np.where(dn == ds, 0.5, np.where(dn < ds, 0.0, 1.0))
+    else:
+        sn, ss = np.ones_like(dn), np.zeros_like(dn)
+    ga1, gp1 = backward(a, p, active)
+    ga2, gn2 = backward(a, n, -active * sn)
+    grads = [np.asarray(ga1, np.float64) + np.asarray(ga2, np.float64), np.asarray(gp1, np.float64),
+             np.asarray(gn2, np.float64)]
+    if swap:
+        gp3, gn3 = backward(p, n, -active * ss)
+        grads[1] = grads[1] + np.asarray(gp3, np.float64)
+        grads[2] = grads[2] + np.asarray(gn3, np.float64)
+    outs = _v.outs(out, 3)
+    result = []
+    for (name, _, x), gr, o in zip(ops, grads, outs):
+        gr = np.broadcast_to(gr, shape)
+        if o is not None:
+            _v.out_array(o, x.shape, x.dtype, tuple(y for _, _, y in ops))
+        result.append(_em._to_input(gr, x, o) if o is not None or gr.shape != x.shape else _v.narrow(gr, x.dtype))
+    return tuple(result) if mode == _BACKWARD else (value, tuple(result))
+
+
+def _torch_distance(torch, distance_function):
+    """The torch twin of a fastloss distance function (for the peers)."""
+    native = _native_distance(distance_function)
+    if native is None:
+        return distance_function
+    if native[0] == "pnorm":
+        return _functools.partial(torch.nn.functional.pairwise_distance, p=native[1], eps=native[2])
+    return lambda x1, x2: 1 - torch.nn.functional.cosine_similarity(x1, x2, dim=-1)
+
+
+def _triplet_distance_torch(torch, anchor, positive, negative, distance_function=None, **options):
+    return torch.nn.functional.triplet_margin_with_distance_loss(
+        anchor, positive, negative, distance_function=_torch_distance(torch, distance_function), **options)
+
+
+def _triplet_distance_jax(jnp, anchor, positive, negative, distance_function=None, margin=1.0, swap=False,
+                          reduction="mean"):
+    native = _native_distance(distance_function)
+    if native is None:
+        return None
+
+    def d(x1, x2):
+        if native[0] == "pnorm":
+            return _jax_pnorm(jnp, x1 - x2 + native[2], native[1])
+        n1 = jnp.maximum(jnp.sqrt(jnp.sum(x1 * x1, -1)), 1e-8)
+        n2 = jnp.maximum(jnp.sqrt(jnp.sum(x2 * x2, -1)), 1e-8)
+        return 1 - jnp.sum((x1 / n1[..., None]) * (x2 / n2[..., None]), -1)
+
+    dp, dn = d(anchor, positive), d(anchor, negative)
+    if swap:
+        dn = jnp.minimum(dn, d(positive, negative))
+    return _jax_reduce(jnp, jnp.maximum(margin + dp - dn, 0), reduction)
+
+
+def _triplet_cosine_sample(rng, size, dtype):
+    return _triplet_sample(rng, size, dtype)[0], {"distance_function": cosine_distance}
+
+
+triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_backward, \
+    triplet_margin_with_distance_loss_value_and_grad = _export(
+        define(_triplet_margin_with_distance_loss, class_name="TripletMarginWithDistanceLoss", family="embedding",
+               grads=("anchor", "positive", "negative"), sample=_triplet_cosine_sample,
+               class_options=("distance_function", "margin", "swap", "reduction"), class_keyword_only=True,
+               torch=_triplet_distance_torch, jax=_triplet_distance_jax,
+               bench_variants=(("pairwise_distance", _triplet_sample),))
+    )
+
+
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""
     return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})

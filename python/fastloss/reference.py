@@ -86,6 +86,16 @@ __all__ = [
     "pinball_loss_backward",
     "jensen_shannon_divergence",
     "jensen_shannon_divergence_backward",
+    "pairwise_distance",
+    "pairwise_distance_backward",
+    "cosine_distance",
+    "cosine_distance_backward",
+    "cosine_embedding_loss",
+    "cosine_embedding_loss_backward",
+    "triplet_margin_loss",
+    "triplet_margin_loss_backward",
+    "triplet_margin_with_distance_loss",
+    "triplet_margin_with_distance_loss_backward",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -1419,6 +1429,331 @@ def jensen_shannon_divergence_backward(input, target, beta=0.5, log_target=True,
         scale = 1.0 / batch if np.ndim(input) and batch else (np.inf if np.ndim(input) else 1.0)
         return _chain(local * scale, input, "sum", None, grad_output)
     return _chain(local, input, reduction, None, grad_output)
+
+
+# ------------------------------------------------------ feature-axis losses
+#
+# Rows are the last axis. The operands broadcast together (NumPy's rule); a
+# 0-d broadcast shape is one row of one feature whose result is 0-d (torch's
+# norm over dim -1 of a 0-d tensor).
+
+
+def _feature_rows(*arrays):
+    """The operands as float64, broadcast together, and the shape of one
+    value per row."""
+    xs = [_float64(a) for a in arrays]
+    shape = xs[0].shape
+    for x in xs[1:]:
+        shape = _broadcast_shapes(shape, x.shape)
+    xs = [np.broadcast_to(x, shape) for x in xs]
+    if shape == ():
+        return [x.reshape(1) for x in xs], ()
+    return xs, shape[:-1]
+
+
+def _check_p(p):
+    _check_real("p", p)
+    if not p > 0:
+        raise ValueError(f"p: must be > 0 (got {p})")
+
+
+def _norm(d, p):
+    """torch's vector p-norm over the last axis."""
+    if p == np.inf:
+        return np.max(np.abs(d), axis=-1) if d.shape[-1] else np.zeros(d.shape[:-1])
+    if p == 1:
+        return np.sum(np.abs(d), axis=-1)
+    if p == 2:
+        return np.sqrt(np.sum(d * d, axis=-1))
+    return np.sum(np.abs(d) ** p, axis=-1) ** (1.0 / p)
+
+
+def _norm_backward(d, p, norm):
+    """d norm / d d, case by case as torch's norm_backward (p = 1: sgn(d);
+    p = 2: d / norm, 0 where norm is 0; inf: sgn(d) split evenly over the
+    elements at the maximum (or NaN); p < 1, 1 < p < 2, p > 2 as there)."""
+    n = norm[..., np.newaxis]
+    if p == 1:
+        return _sign(d)
+    if p == 2:
+        return np.where(n == 0, 0.0, d / n)
+    if p == np.inf:
+        a = np.abs(d)
+        mask = (a == n) | np.isnan(a)
+        return _sign(d) * mask / np.sum(mask, axis=-1, keepdims=True)
+    if p < 1:
+        return np.where(d == 0, 0.0, _sign(d) * np.abs(d) ** (p - 1)) * n ** (1 - p)
+    if p < 2:
+        return _sign(d) * np.abs(d) ** (p - 1) * np.where(n == 0, 0.0, 1.0 / n ** (p - 1))
+    return d * np.abs(d) ** (p - 2) * np.where(n == 0, 0.0, 1.0 / n ** (p - 1))
+
+
+@_quiet
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` over the last axis (torch.pairwise_distance);
+    ``keepdim`` keeps it as size 1. ``p > 0`` (ValueError otherwise)."""
+    _check_p(p)
+    _check_real("eps", eps)
+    (u, v), shape = _feature_rows(x1, x2)
+    out = _norm(u - v + eps, p)
+    keep = keepdim and np.broadcast_shapes(np.shape(x1), np.shape(x2)) != ()
+    return out.reshape(shape + (1,) if keep else shape)
+
+
+@_quiet
+def pairwise_distance_backward(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, grad_output=None):
+    """``(d / d x1, d / d x2)`` of ``sum(grad_output * pairwise_distance)``:
+    ``+-grad_output * d norm / d (x1 - x2 + eps)``, summed to each input's shape."""
+    _check_p(p)
+    (u, v), shape = _feature_rows(x1, x2)
+    d = u - v + eps
+    norm = _norm(d, p)
+    out_shape = shape + (1,) if keepdim and np.broadcast_shapes(np.shape(x1), np.shape(x2)) != () else shape
+    g = _grad_output(grad_output, out_shape).reshape(norm.shape)
+    local = _norm_backward(d, p, norm) * g[..., np.newaxis]
+    full = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+    return _unbroadcast(local.reshape(full), np.shape(x1)), _unbroadcast(-local.reshape(full), np.shape(x2))
+
+
+def _cosine_parts(u, v, eps=1e-8):
+    """torch's cosine_similarity over the last axis: each norm clamped at
+    ``eps`` (the clamp is invisible to autograd)."""
+    nu, nv = np.sqrt(np.sum(u * u, axis=-1)), np.sqrt(np.sum(v * v, axis=-1))
+    nuc, nvc = np.maximum(nu, eps), np.maximum(nv, eps)
+    nuc, nvc = np.where(np.isnan(nu), nu, nuc), np.where(np.isnan(nv), nv, nvc)
+    cos = np.sum(u * v, axis=-1) / (nuc * nvc)
+    return cos, nu, nv, nuc, nvc
+
+
+def _cosine_backward(u, v, g):
+    """``(d / d u, d / d v)`` of ``g * cosine_similarity(u, v)``:
+    ``g (v / (|u|c |v|c) - cos u / (|u|c |u|))`` (the last term 0 where |u| is 0)."""
+    cos, nu, nv, nuc, nvc = _cosine_parts(u, v)
+    e = lambda a: a[..., np.newaxis]  # noqa: E731
+    gu = e(g) * (v / e(nuc * nvc) - np.where(e(nu) == 0, 0.0, e(cos) * u / e(nuc * nu)))
+    gv = e(g) * (u / e(nuc * nvc) - np.where(e(nv) == 0, 0.0, e(cos) * v / e(nvc * nv)))
+    return gu, gv
+
+
+@_quiet
+def cosine_distance(x1, x2):
+    """``1 - cosine_similarity(x1, x2)`` over the last axis, with torch's
+    cosine_similarity: ``sum(x1 / max(|x1|, 1e-8) * x2 / max(|x2|, 1e-8))``."""
+    (u, v), shape = _feature_rows(x1, x2)
+    return (1.0 - _cosine_parts(u, v)[0]).reshape(shape)
+
+
+@_quiet
+def cosine_distance_backward(x1, x2, *, grad_output=None):
+    """``-(d cos / d x1, d cos / d x2) * grad_output`` (see :func:`_cosine_backward`)."""
+    (u, v), shape = _feature_rows(x1, x2)
+    g = _grad_output(grad_output, shape).reshape(u.shape[:-1])
+    gu, gv = _cosine_backward(u, v, -g)
+    full = np.broadcast_shapes(np.shape(x1), np.shape(x2))
+    return _unbroadcast(gu.reshape(full), np.shape(x1)), _unbroadcast(gv.reshape(full), np.shape(x2))
+
+
+def _cosine_embedding_inputs(input1, input2, target, margin, reduction):
+    _check_real("margin", margin)
+    _check_reduction(reduction)
+    x1, x2, t = _float64(input1), _float64(input2), _float64(target)
+    if t.ndim > 1:
+        raise ValueError(f"target: 0D or 1D target expected, got shape {t.shape}")
+    if x1.ndim != t.ndim + 1 or x2.ndim != t.ndim + 1:
+        raise ValueError(f"input1/input2: a {t.ndim}-D target takes {t.ndim + 1}-D inputs, got shapes {x1.shape} "
+                         f"and {x2.shape}")
+    (u, v), shape = _feature_rows(x1, x2)
+    if not _broadcasts_into(t.shape, shape):
+        raise ValueError(f"target: shape {t.shape} does not match the rows {shape}")
+    t = np.broadcast_to(t, shape)
+    if not np.all((t == 1) | (t == -1)):
+        raise ValueError("target: values must be 1 or -1")
+    return u, v, t, shape
+
+
+def _cosine_embedding_cos(u, v):
+    """cosine_embedding_loss's cosine: ``dot / sqrt((|u|^2 + 1e-12) (|v|^2 + 1e-12))``."""
+    mu, mv = np.sum(u * u, axis=-1) + 1e-12, np.sum(v * v, axis=-1) + 1e-12
+    return np.sum(u * v, axis=-1) / np.sqrt(mu * mv), mu, mv
+
+
+@_quiet
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """``l = 1 - cos`` for target 1, ``max(cos - margin, 0)`` for target -1,
+    ``cos = x1 . x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))`` per row.
+
+    Inputs (D) with a 0-d target, or (N, D) with an (N,) target (torch);
+    targets other than 1 or -1 raise ValueError (torch gives 0 for them)."""
+    u, v, t, shape = _cosine_embedding_inputs(input1, input2, target, margin, reduction)
+    cos = _cosine_embedding_cos(u, v)[0].reshape(shape)
+    return _reduce(np.where(t == 1, 1.0 - cos, np.maximum(cos - margin, 0.0)), reduction)
+
+
+@_quiet
+def cosine_embedding_loss_backward(input1, input2, target, margin=0.0, reduction="mean", *, grad_output=None):
+    """``dl/dcos`` (-1 for target 1; 1 for target -1 where ``cos - margin >= 0``,
+    else 0) times ``d cos / d x1 = x2 / denom - cos x1 / (|x1|^2 + 1e-12)``
+    (and symmetrically for x2)."""
+    u, v, t, shape = _cosine_embedding_inputs(input1, input2, target, margin, reduction)
+    cos, mu, mv = _cosine_embedding_cos(u, v)
+    cos = cos.reshape(shape)
+    g = _grad_output(grad_output, shape if reduction == "none" else ())
+    g = np.broadcast_to(g, shape) * _mean_scale(max(1, math.prod(shape)) if shape else 1, reduction, None)
+    dcos = np.where(t == 1, -1.0, np.where(cos - margin >= 0, 1.0, 0.0)) * g
+    e = lambda a: np.reshape(a, u.shape[:-1])[..., np.newaxis]  # noqa: E731
+    denom = np.sqrt(mu * mv)
+    gu = e(dcos) * (v / e(denom) - e(cos) * u / e(mu))
+    gv = e(dcos) * (u / e(denom) - e(cos) * v / e(mv))
+    full = np.broadcast_shapes(np.shape(input1), np.shape(input2))
+    return _unbroadcast(gu.reshape(full), np.shape(input1)), _unbroadcast(gv.reshape(full), np.shape(input2))
+
+
+def _triplet_inputs(anchor, positive, negative, margin, swap, reduction):
+    _check_real("margin", margin)
+    _check_bool("swap", swap)
+    _check_reduction(reduction)
+    if not margin > 0:
+        raise ValueError(f"margin: must be greater than 0 (got {margin})")
+    arrays = [_float64(anchor), _float64(positive), _float64(negative)]
+    for name, a in zip(("positive", "negative"), arrays[1:]):
+        if a.ndim != arrays[0].ndim:
+            raise ValueError(f"{name}: has {a.ndim} dimensions, anchor has {arrays[0].ndim} (all three must have "
+                             "the same number)")
+    xs, shape = _feature_rows(*arrays)
+    return xs, shape
+
+
+def _triplet_value_and_coefficients(dp, dn, ds, margin, swap):
+    """``l = max(margin + dp - min(dn, ds), 0)`` and ``(dl/ddp, dl/ddn,
+    dl/dds)``: the clamp passes its gradient where its argument is >= 0;
+    torch.minimum gives each side half on a tie."""
+    if swap:
+        neg = np.minimum(dn, ds)
+        sn = np.where(dn == ds, 0.5, np.where(dn > ds, 0.0, 1.0))
+        ss = np.where(dn == ds, 0.5, np.where(dn < ds, 0.0, 1.0))
+    else:
+        neg, sn, ss = dn, np.ones_like(dn), np.zeros_like(dn)
+    z = margin + dp - neg
+    active = np.where(z >= 0, 1.0, 0.0)
+    return np.maximum(z, 0.0), active, -active * sn, -active * ss
+
+
+def _triplet_backward(xs, shape, reduction, grad_output, coefficients, distance_backward, swap):
+    """The three gradients from the per-row ``(dl/ddp, dl/ddn, dl/dds)`` and
+    ``distance_backward(x1, x2, g) -> (g1, g2)``."""
+    a, p, n = xs
+    g = _grad_output(grad_output, shape if reduction == "none" else ())
+    size = math.prod(shape) if shape else 1
+    g = np.broadcast_to(g, shape).reshape(a.shape[:-1]) * _mean_scale(size, reduction, None)
+    cp, cn, cs = (np.reshape(c, a.shape[:-1]) * g for c in coefficients)
+    ga1, gp1 = distance_backward(a, p, cp)
+    ga2, gn2 = distance_backward(a, n, cn)
+    if not swap:  # no d(p, n) term at all (0 * its NaN gradient would be NaN)
+        return ga1 + ga2, gp1, gn2
+    gp3, gn3 = distance_backward(p, n, cs)
+    return ga1 + ga2, gp1 + gp3, gn2 + gn3
+
+
+def _pnorm_distance_backward(p, eps):
+    def backward(x1, x2, g):
+        d = x1 - x2 + eps
+        local = _norm_backward(d, p, _norm(d, p)) * g[..., np.newaxis]
+        return local, -local
+
+    return backward
+
+
+def _cosine_distance_backward(x1, x2, g):
+    return _cosine_backward(x1, x2, -g)
+
+
+@_quiet
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+    """``l = max(margin + d(a, p) - d(a, n), 0)`` with ``d = pairwise_distance(., ., p, eps)``;
+    ``swap``: ``d(a, n)`` becomes ``min(d(a, n), d(p, n))``. ``margin > 0``
+    and ``p > 0`` (ValueError, as torch refuses margin <= 0); the three
+    inputs have the same number of dimensions and broadcast together."""
+    _check_p(p)
+    _check_real("eps", eps)
+    (a, pp, n), shape = _triplet_inputs(anchor, positive, negative, margin, swap, reduction)
+    dp, dn, ds = _norm(a - pp + eps, p), _norm(a - n + eps, p), _norm(pp - n + eps, p)
+    return _reduce(_triplet_value_and_coefficients(dp, dn, ds, margin, swap)[0].reshape(shape), reduction)
+
+
+@_quiet
+def triplet_margin_loss_backward(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False,
+                                 reduction="mean", *, grad_output=None):
+    """``(d/da, d/dp, d/dn)``: the distances' norm_backward weighted by
+    :func:`_triplet_value_and_coefficients`, summed to each input's shape."""
+    _check_p(p)
+    _check_real("eps", eps)
+    xs, shape = _triplet_inputs(anchor, positive, negative, margin, swap, reduction)
+    a, pp, n = xs
+    dp, dn, ds = _norm(a - pp + eps, p), _norm(a - n + eps, p), _norm(pp - n + eps, p)
+    coefficients = _triplet_value_and_coefficients(dp, dn, ds, margin, swap)[1:]
+    grads = _triplet_backward(xs, shape, reduction, grad_output, coefficients, _pnorm_distance_backward(p, eps),
+                              swap)
+    full = np.broadcast_shapes(np.shape(anchor), np.shape(positive), np.shape(negative))
+    return tuple(_unbroadcast(gr.reshape(full), np.shape(x)) for gr, x in zip(grads, (anchor, positive, negative)))
+
+
+def _distance(distance_function):
+    """``(forward, backward(x1, x2, g) -> (g1, g2))`` for ``distance_function``:
+    fastloss's (or this module's) pairwise_distance / cosine_distance, a
+    functools.partial of them, or any callable (backward: its ``backward``
+    attribute, None if it has none)."""
+    fn, keywords = distance_function, {}
+    if isinstance(fn, functools.partial) and not fn.args:
+        fn, keywords = fn.func, dict(fn.keywords)
+    name = getattr(fn, "__name__", None)
+    module = getattr(fn, "__module__", "") or ""
+    ours = module.startswith("fastloss")
+    if distance_function is None or (ours and name == "pairwise_distance" and set(keywords) <= {"p", "eps"}):
+        p, eps = keywords.get("p", 2.0), keywords.get("eps", 1e-6)
+        return (lambda x1, x2: _norm(x1 - x2 + eps, p)), _pnorm_distance_backward(p, eps)
+    if ours and name == "cosine_distance" and not keywords:
+        return (lambda x1, x2: 1.0 - _cosine_parts(x1, x2)[0]), _cosine_distance_backward
+    back = getattr(distance_function, "backward", None)
+
+    def forward(x1, x2):
+        return _float64(distance_function(x1, x2))
+
+    def backward(x1, x2, g):
+        g1, g2 = back(x1, x2, g)
+        return _float64(g1), _float64(g2)
+
+    return forward, (backward if back is not None else None)
+
+
+@_quiet
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
+                                      reduction="mean"):
+    """:func:`triplet_margin_loss` with ``d = distance_function`` (None:
+    pairwise_distance); ``margin > 0``."""
+    xs, shape = _triplet_inputs(anchor, positive, negative, margin, swap, reduction)
+    forward, _ = _distance(distance_function)
+    a, p, n = xs
+    dp, dn = forward(a, p), forward(a, n)
+    ds = forward(p, n) if swap else dn
+    return _reduce(_triplet_value_and_coefficients(dp, dn, ds, margin, swap)[0].reshape(shape), reduction)
+
+
+@_quiet
+def triplet_margin_with_distance_loss_backward(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                               swap=False, reduction="mean", grad_output=None):
+    """Gradients through ``distance_function``'s backward (NotImplementedError
+    for a callable without a ``backward`` attribute)."""
+    xs, shape = _triplet_inputs(anchor, positive, negative, margin, swap, reduction)
+    forward, backward = _distance(distance_function)
+    if backward is None:
+        raise NotImplementedError("distance_function: has no backward(x1, x2, grad_distance) attribute")
+    a, p, n = xs
+    dp, dn = forward(a, p), forward(a, n)
+    ds = forward(p, n) if swap else dn
+    coefficients = _triplet_value_and_coefficients(dp, dn, ds, margin, swap)[1:]
+    grads = _triplet_backward(xs, shape, reduction, grad_output, coefficients, backward, swap)
+    full = np.broadcast_shapes(np.shape(anchor), np.shape(positive), np.shape(negative))
+    return tuple(_unbroadcast(gr.reshape(full), np.shape(x)) for gr, x in zip(grads, (anchor, positive, negative)))
 
 
 def __dir__():

@@ -88,7 +88,22 @@ inline const LossInfo& loss_info(Loss loss) {
   X(NllLoss, "nll_loss", Classification, 1, 1, Index, "ignore_index")                               \
   X(MultilabelSoftMargin, "multilabel_soft_margin_loss", Classification, 1, 1, Float, "")          \
   X(MultiMargin, "multi_margin_loss", Classification, 1, 1, Index, "p margin")                       \
-  X(MultilabelMargin, "multilabel_margin_loss", Classification, 1, 1, IndexRows, "")
+  X(MultilabelMargin, "multilabel_margin_loss", Classification, 1, 1, IndexRows, "")             \
+  FASTLOSS_EMBEDDING_LOSSES(X)
+
+// The feature-axis rows (cpp/src/losses/embedding.h: two or three row
+// operands, the features as the cube's middle axis, per-row scalars; a Float
+// target is one value per row). pairwise_distance and cosine_distance are the
+// public distance functions (always reduction None); the cosine-distance
+// triplet is triplet_margin_with_distance_loss's native
+// distance_function=cosine_distance (its pairwise_distance runs on
+// triplet_margin_loss's row).
+#define FASTLOSS_EMBEDDING_LOSSES(X)                                                       \
+  X(PairwiseDistance, "pairwise_distance", Embedding, 2, 2, None, "p eps")                 \
+  X(CosineDistance, "cosine_distance", Embedding, 2, 2, None, "")                          \
+  X(CosineEmbedding, "cosine_embedding_loss", Embedding, 2, 2, Float, "margin")            \
+  X(TripletMargin, "triplet_margin_loss", Embedding, 3, 3, None, "margin p eps swap")      \
+  X(TripletMarginCosine, "triplet_margin_with_distance_loss", Embedding, 3, 3, None, "margin swap")
 
 namespace fastloss {
 

@@ -10,7 +10,7 @@ namespace fastloss {
 
 // The loss families: one source file each (cpp/src/losses/<family>.cpp),
 // which fills its losses' entries of the table.
-enum class Family { Regression, Probabilistic, Margin, Classification };
+enum class Family { Regression, Probabilistic, Margin, Classification, Embedding };
 
 namespace detail {
 
