@@ -26,6 +26,7 @@ FAMILY_KERNELS = {
     "margin": "cpp/src/losses/margin.h",
     "classification": "cpp/src/losses/classification.h",
     "sequence": "cpp/src/losses/ctc.cpp",
+    "embedding": "cpp/src/losses/embedding.h",
 }
 SOURCES = [
     ("cpp/include/fastloss/losses.h", "c++"),

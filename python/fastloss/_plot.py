@@ -76,6 +76,24 @@ SETUPS = {
                                     make=lambda x: {"input": _rows(x, 3),
                                                     "target": np.tile(np.array([0, -1, -1]), (len(x), 1))},
                                     pick=lambda g: g[:, 0]),
+    # Feature-axis (embedding) losses: 2-D rows; the prediction moves one coordinate.
+    "cosine_embedding_loss": Setup((-3, 3), {}, ("margin", (0.0, 0.5)),
+                                   "input1's first coordinate (input1 = (x, 1), input2 = (1, 0), target 1)",
+                                   make=lambda x: {"input1": np.stack([x, np.ones_like(x)], -1),
+                                                   "input2": np.tile([1.0, 0.0], (len(x), 1)),
+                                                   "target": np.ones(len(x))},
+                                   pick=lambda g: g[0][:, 0]),
+    "triplet_margin_loss": Setup((-3, 3), {}, ("margin", (0.5, 1.0, 2.0)),
+                                 "negative's coordinate (anchor 0, positive 1)",
+                                 make=lambda x: {"anchor": np.zeros((len(x), 1)), "positive": np.ones((len(x), 1)),
+                                                 "negative": x[:, None]},
+                                 pick=lambda g: g[2][:, 0]),
+    "triplet_margin_with_distance_loss": Setup((-3, 3), {}, ("margin", (0.5, 1.0, 2.0)),
+                                               "negative's coordinate (anchor 0, positive 1)",
+                                               make=lambda x: {"anchor": np.zeros((len(x), 1)),
+                                                               "positive": np.ones((len(x), 1)),
+                                                               "negative": x[:, None]},
+                                               pick=lambda g: g[2][:, 0]),
     # Beyond torch.nn.
     "sigmoid_focal_loss": Setup((-6, 6), {"target": 1.0}, ("gamma", (0.0, 1.0, 2.0)), "input logit (target 1)"),
     "log_cosh_loss": Setup((-3, 3), {"target": 0.0}, xlabel="input (target 0)"),
@@ -119,9 +137,10 @@ def curves(name, options=None, points=401):
             opts[sweep_name] = v
         opts["reduction"] = "none"
         loss, grad = spec.value_and_grad(**arrays, **opts)
-        grad = grad[0] if isinstance(grad, tuple) else grad
         if setup.pick is not None:
             grad = setup.pick(grad)
+        elif isinstance(grad, tuple):
+            grad = grad[0]
         label = ", ".join(f"{k}={opts[k]!r}" for k in sorted(opts) if k != "reduction") or name
         result.append((label, loss, grad))
     return x, result

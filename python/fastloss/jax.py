@@ -54,8 +54,9 @@ def _result_struct(name, names, static, shapes, dtypes):
     options = dict(static)
     try:
         value = np.asarray(spec.forward(**zeros, **options))
-    except (ValueError, IndexError):
-        # zeros the loss refuses (ctc_loss: label 0 is its blank): a reduced
+    except IndexError:
+        # zeros the loss refuses (ctc_loss: label 0 is its blank; bad options
+        # still raise their ValueError here, at trace time): a reduced
         # result is a scalar of the floating operands' dtype
         if options.get("reduction", spec.options.get("reduction", "mean")) == "none":
             raise
