@@ -11,7 +11,7 @@ from cases import CASES, case_params
 da = pytest.importorskip("dask.array")
 import fastloss.dask  # noqa: E402
 
-STREAMED = [c for c in CASES.values() if c.kind in ("elementwise", "classification")]
+STREAMED = [c for c in CASES.values() if c.kind in ("elementwise", "classification", "embedding")]
 
 
 def _dask_args(case, arrays, chunks):

@@ -10,7 +10,7 @@ import pytest
 import fastloss
 from cases import CASES, case_params
 
-STREAMED = [c for c in CASES.values() if c.kind in ("elementwise", "classification")]
+STREAMED = [c for c in CASES.values() if c.kind in ("elementwise", "classification", "embedding")]
 
 
 def _data(case, rng, rows, dtype):
@@ -155,3 +155,23 @@ def test_bad_use_raises():
     with pytest.raises(ValueError):
         c.update(np.ones(3), np.zeros(4))
     assert c.result() == 1.0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_ctc_chunks_of_samples(reduction):
+    """ctc_loss streams over chunks of samples (log_probs' second axis):
+    'mean' adds each loss over its target length, then divides by the samples."""
+    from fastloss._api import REGISTRY
+
+    rng = np.random.default_rng(4)
+    (lp, tg, il, tl), _ = REGISTRY["ctc_loss"].sample(rng, 2**14, np.float64)
+    expected = fastloss.ctc_loss(lp, tg, il, tl, reduction=reduction)
+    n = lp.shape[1]
+    for cuts in ([0, n], [0, 1, n], [0, 2, 2, n - 1, n]):
+        accs = [fastloss.Accumulator("ctc_loss", reduction=reduction).update(lp[:, lo:hi], tg[lo:hi], il[lo:hi],
+                                                                              tl[lo:hi])
+                for lo, hi in zip(cuts[:-1], cuts[1:])]
+        total = accs[0]
+        for a in accs[1:][::-1]:
+            total.merge(a)
+        np.testing.assert_allclose(total.result(), expected, rtol=1e-12)

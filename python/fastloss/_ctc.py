@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as _v
-from ._api import BACKWARD, FORWARD
+from ._api import BACKWARD, FORWARD, PARTIAL, Partial
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -64,6 +64,8 @@ def _lengths(obj, name, batch, unbatched, bound, bound_name):
 
 def evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_lengths, blank, reduction,
              zero_infinity, exact):
+    if mode == PARTIAL:
+        return _partial(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     red = _v.reduction(reduction)
     blank = _integer(blank, "blank")
     if not isinstance(zero_infinity, (bool, np.bool_)):
@@ -162,3 +164,17 @@ def evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_l
     else:
         value = _v.narrow(float(total), dtype)
     return value if mode == FORWARD else (value, result_grad)
+
+
+def _partial(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    """A chunk of samples for fastloss.Accumulator: 'sum' adds the losses,
+    'mean' each loss over its target length (at least 1), and the
+    denominator is the number of samples (torch's batch mean)."""
+    red = _v.reduction(reduction)
+    losses = evaluate(FORWARD, None, None, log_probs, targets, input_lengths, target_lengths, blank, "none",
+                      zero_infinity, False)
+    values = np.asarray(losses, np.float64).reshape(-1)
+    if red == _v.MEAN:
+        lengths = np.asarray(target_lengths).reshape(-1).astype(np.float64)
+        values = values / np.maximum(lengths, 1.0)
+    return Partial(float(values.sum()), values.size, np.asarray(losses).dtype)

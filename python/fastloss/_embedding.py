@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as v
-from ._api import BACKWARD, FORWARD
+from ._api import BACKWARD, FORWARD, PARTIAL, VALUE_AND_GRAD, Partial
 from ._elementwise import _to_input
 from ._rowwise import TABLE, as_cube, cube_view
 
@@ -61,7 +61,8 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
         row; pairwise_distance's keepdim adds a 1).
     target: a per-row array already in the kernel dtype (broadcastable to
         the rows), or None.
-    Returns the value (FORWARD), the gradients (BACKWARD, a tuple) or both."""
+    Returns the value (FORWARD), the gradients (BACKWARD, a tuple), both, or
+    the call's Partial (PARTIAL)."""
     lid = TABLE[name][0]
     shape = broadcast(operands)
     rows, features, row_shape = rows_of(shape)
@@ -74,7 +75,9 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
     kt = None
     if target is not None:
         kt = as_cube(np.broadcast_to(target, row_shape), (rows, 1))
-    want_grad = mode != FORWARD
+    if mode == PARTIAL:  # the kernel's 'mean' gives the denominator; the sum is the same for 'sum'
+        reduction = v.MEAN
+    want_grad = mode in (BACKWARD, VALUE_AND_GRAD)
     loss_out = np.empty((rows, 1), kdtype) if (reduction == v.NONE and mode != BACKWARD) else None
     scale, kg, bufs, outs = 1.0, None, (), ()
     if want_grad:
@@ -101,6 +104,8 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
         tuple(float(o) for o in options))
     if errors:
         raise MemoryError(f"{name}: no memory for the kernel's scratch rows")
+    if mode == PARTIAL:
+        return Partial(total, denom, rdtype)
     value = None
     if mode != BACKWARD:
         if reduction == v.NONE:

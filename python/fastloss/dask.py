@@ -112,6 +112,11 @@ def evaluate(name, *arrays, compute=True, **options):
     import dask
 
     Accumulator(name, **{k: v for k, v in options.items() if not _is_dask(v)})  # options checked now
+    from ._api import REGISTRY
+
+    if REGISTRY[name].family == "sequence":
+        raise NotImplementedError(f"{name}: its batch axis is not the arrays' first (log_probs is (T, N, C)); "
+                                  "stream it with fastloss.Accumulator over chunks of samples")
     if not arrays:
         raise TypeError(f"{name}: expected its array arguments")
     lead = arrays[0]

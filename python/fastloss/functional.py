@@ -1643,7 +1643,7 @@ def _triplet_margin_with_distance_loss(mode, grad_output, out, anchor, positive,
 def _triplet_callable(mode, grad_output, out, ops, fn, margin, swap, red):
     """The triplet over a Python distance function, in NumPy (float64 sums)."""
     backward = getattr(fn, "backward", None)
-    if mode != _FORWARD and backward is None:
+    if mode not in (_FORWARD, _PARTIAL) and backward is None:
         raise NotImplementedError(
             "distance_function: gradients of a Python distance function need its backward(x1, x2, grad_distance) "
             "-> (grad_x1, grad_x2) attribute; fastloss.pairwise_distance and fastloss.cosine_distance (or a "
@@ -1665,6 +1665,8 @@ def _triplet_callable(mode, grad_output, out, ops, fn, margin, swap, red):
         neg = np.minimum(dn, ds) if swap else dn
         z = margin + dp - neg
         loss = np.maximum(z, 0.0)
+    if mode == _PARTIAL:
+        return _Partial(float(np.sum(loss)), loss.size, rdtype)
     value = None
     if mode != _BACKWARD:
         if red == _v.NONE:
