@@ -406,6 +406,8 @@ void check_c_abi() {
   fastloss_set_num_threads(-3);
   expect(fastloss_get_num_threads() == 1, "C: thread count clamped");
   fastloss_set_num_threads(threads);
+}
+
 // ---- CTC (fastloss/ctc.h): a caller-owned workspace sized by
 // ctc_workspace_size; results independent of threads, ISA level, the layout
 // of log_probs, the workspace's size and the targets' form (padded or
