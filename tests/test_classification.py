@@ -336,3 +336,21 @@ def test_probability_targets_ignore_index():
         fastloss.cross_entropy(x, np.full((2, 5), 0.2), ignore_index=1)
     with pytest.raises(ValueError, match="target"):
         fastloss.cross_entropy(x, np.full((2, 4), 0.2))
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, -5.0, float("nan")])
+def test_label_smoothing_not_positive_is_plain_cross_entropy(smoothing):
+    """torch applies label smoothing only when it is > 0: a negative or NaN
+    value gives plain cross entropy (values and gradients)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 6))
+    for target in (np.array([0, 3, 5, 1]), rng.dirichlet(np.ones(6), size=4)):
+        xt = torch.tensor(x, requires_grad=True)
+        expected = torch.nn.functional.cross_entropy(xt, torch.tensor(target), label_smoothing=smoothing)
+        (grad,) = torch.autograd.grad(expected, xt)
+        value, g = fastloss.cross_entropy_value_and_grad(x, target, label_smoothing=smoothing)
+        np.testing.assert_allclose(value, expected.item(), rtol=1e-12)
+        np.testing.assert_allclose(g, grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(fastloss.reference.cross_entropy(x, target, label_smoothing=smoothing),
+                                   expected.item(), rtol=1e-12)

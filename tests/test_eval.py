@@ -106,3 +106,16 @@ def test_memory_stays_bounded(tmp_path):
     assert float(done.stdout) == 0.0625
     growth_mb = int(done.stderr.strip().splitlines()[-1])
     assert growth_mb < 100, growth_mb  # (without dropping pages: ~300)
+
+
+def test_option_values_inf_nan_and_missing_array_files(files, capsys):
+    d, x, y = files
+    code, out, _ = _eval(capsys, "huber_loss", d / "x.npy", d / "y.npy", "--option", "delta=inf")
+    assert code == 0
+    expected = fastloss.huber_loss(x, y, delta=float("inf"))
+    assert abs(int(np.float32(float(out)).view(np.int32)) - int(expected.view(np.int32))) <= 1
+    code, _, err = _eval(capsys, "binary_cross_entropy_with_logits", d / "x.npy", d / "y.npy", "--option",
+                         f"pos_weight={d / 'missing.npy'}")
+    assert code == 2 and "pos_weight" in err and "missing.npy" in err
+    code, _, err = _eval(capsys, "mse_loss", d / "x.npy", d / "y.npy", "--option", "=3")
+    assert code == 2 and "NAME=VALUE" in err

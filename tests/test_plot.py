@@ -47,3 +47,10 @@ def test_plot_command_writes_an_image(tmp_path, capsys):
         main(["plot", "no_such_loss", "-o", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit):
         main(["plot", "huber_loss", "--option", "delta=-1", "-o", str(tmp_path / "x.png")])
+
+
+def test_plot_to_an_unwritable_path_is_a_usage_error(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(SystemExit) as e:
+        main(["plot", "huber_loss", "-o", str(tmp_path / "no" / "such" / "dir" / "a.png")])
+    assert e.value.code == 2

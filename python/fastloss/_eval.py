@@ -104,13 +104,20 @@ class NpyFile:
 
 
 def _option(text):
-    """``k=v``: v as a Python literal (numbers, True, None, strings), a
-    ``.npy`` path as its array, anything else as a string."""
+    """``k=v``: v as a Python literal (numbers, True, None, strings), inf and
+    nan as floats, a ``.npy`` path as its array, anything else as a string."""
     if "=" not in text:
         raise ValueError(f"--option {text!r}: expected NAME=VALUE")
     key, value = text.split("=", 1)
+    if not key.isidentifier():
+        raise ValueError(f"--option {text!r}: expected NAME=VALUE with an option name")
     if value.endswith(".npy"):
-        return key, np.load(value)
+        try:
+            return key, np.load(value)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"--option {key}: cannot read {value} ({e})") from None
+    if value.strip().lower() in ("inf", "+inf", "-inf", "nan", "infinity", "-infinity"):
+        return key, float(value)
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):

@@ -183,11 +183,15 @@ def run(args, parser):
     try:
         options = dict(_option(o) for o in args.option or ())
         fig = plot(args.loss, options)
-        fig.savefig(args.output, dpi=args.dpi)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     import matplotlib.pyplot as plt
 
+    try:
+        fig.savefig(args.output, dpi=args.dpi)
+    except OSError as e:
+        plt.close(fig)
+        parser.error(f"-o {args.output}: cannot write ({e.strerror or e})")
     plt.close(fig)
     print(args.output)
     return 0

@@ -740,7 +740,8 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
     class axis at any stride; a class-index ``target`` has input's shape
     without the class axis (any integer dtype); ``weight`` (C,). A class index
     outside [0, C) other than ``ignore_index`` raises IndexError naming it;
-    ``label_smoothing > 1`` raises ValueError.
+    ``label_smoothing > 1`` raises ValueError; a negative or NaN one is 0
+    (plain cross entropy), as torch applies smoothing only when it is > 0.
 
     Gradient w.r.t. input: ``(w[y] (1 - e) + (e / C) sum(w)) * softmax - w[y] (1 - e) onehot(y) - (e / C) w``
     (probabilities: ``sum(w t') * softmax - w t'``), from the same pass."""
@@ -748,6 +749,8 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
     label_smoothing = _v.real_number(label_smoothing, "label_smoothing")
     if label_smoothing > 1.0:
         raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
+    if not label_smoothing > 0.0:  # torch smooths only when label_smoothing > 0: negative or NaN is plain CE
+        label_smoothing = 0.0
     t = _v.as_array(target, "target")
     if _v.is_float(t.dtype) and ignore_index >= 0:
         raise ValueError("ignore_index: is not supported for floating point (probability) targets")
@@ -761,6 +764,7 @@ def _log_softmax_jax(jnp, x, axis):
 
 
 def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    label_smoothing = label_smoothing if label_smoothing > 0 else 0.0  # as torch
     axis = 0 if input.ndim == 1 else 1
     lp = _log_softmax_jax(jnp, input, axis)
     C = input.shape[axis]

@@ -857,7 +857,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                                                          label_smoothing)
     lp = _log_softmax(x)
     classes = x.shape[-1]
-    e = label_smoothing
+    e = label_smoothing if label_smoothing > 0 else 0.0  # torch smooths only when > 0 (negative, NaN: none)
     if target_parts[0] == "probabilities":
         t = target_parts[1] * (1 - e) + e / classes
         losses = -np.sum(w * t * lp, axis=-1)
@@ -882,7 +882,7 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
                                                          label_smoothing)
     p = np.exp(_log_softmax(x))
     classes = x.shape[-1]
-    e = label_smoothing
+    e = label_smoothing if label_smoothing > 0 else 0.0  # torch smooths only when > 0 (negative, NaN: none)
     if target_parts[0] == "probabilities":
         wt = w * (target_parts[1] * (1 - e) + e / classes)
         local = np.sum(wt, axis=-1, keepdims=True) * p - wt
