@@ -163,6 +163,44 @@ bool same(const Results<T>& a, const Results<T>& b) {
   return ok;
 }
 
+// The float32 losses whose math uses math.h's loss_* variants (FMA on avx2/avx512).
+bool is_fma_math(const char* name) {
+  static const char* const kNames[] = {"binary_cross_entropy", "binary_cross_entropy_with_logits",
+                                       "soft_margin_loss",     "poisson_nll_loss",
+                                       "gaussian_nll_loss",    "kl_div"};
+  for (const char* n : kNames)
+    if (std::strcmp(n, name) == 0) return true;
+  return false;
+}
+
+// Every value within rtol relative (plus rtol times the largest magnitude,
+// where terms cancel), NaN and inf at the same places.
+template <class T>
+bool close_values(const std::vector<T>& a, const std::vector<T>& b, double rtol) {
+  if (a.size() != b.size()) return false;
+  double scale = 0;
+  for (T v : b)
+    if (std::isfinite(v)) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i], y = b[i];
+    if (std::isnan(x) || std::isnan(y) || std::isinf(x) || std::isinf(y)) {
+      if (!(std::isnan(x) && std::isnan(y)) && x != y) return false;
+      continue;
+    }
+    if (std::fabs(x - y) > rtol * (std::fabs(y) + scale)) return false;
+  }
+  return true;
+}
+
+template <class T>
+bool close(const Results<T>& a, const Results<T>& b, double rtol) {
+  bool ok = close_values(std::vector<double>{a.total, a.weight_total}, std::vector<double>{b.total, b.weight_total},
+                         rtol) &&
+            close_values(a.none, b.none, rtol);
+  for (size_t k = 0; k < a.grads.size(); ++k) ok = ok && close_values(a.grads[k], b.grads[k], rtol);
+  return ok;
+}
+
 const Layout kContiguous{"contiguous", false, 1, false, false};
 const Layout kLayouts[] = {
     {"strided", false, 2, false, false},
@@ -613,15 +651,30 @@ int main() {
   }
   // Every level gives the same bits (no FMA contraction; the summation order
   // does not depend on the vector width; the vector math is exact-rounding
-  // identical across levels).
+  // identical across levels) — except the float32 transcendental losses,
+  // whose loss_* math (math.h) fuses multiply-adds on avx2/avx512: those agree
+  // bitwise between avx2 and avx512 and to a few ulp with baseline
+  // (tests/cases.py marks them fma_math; docs/api.md, Accuracy and determinism).
   for (int id = 0; id < fastloss::kNumLosses; ++id) {
     const auto loss = static_cast<fastloss::Loss>(id);
+    const bool fma_math = is_fma_math(fastloss::loss_info(loss).name);
     fastloss::select_isa(levels.front().c_str());
     const Results<float> f = run<float>(loss, 37, 777, kContiguous, true);
     const Results<double> d = run<double>(loss, 37, 777, kContiguous, true);
+    std::vector<Results<float>> fma_levels;
     for (const std::string& isa : levels) {
       fastloss::select_isa(isa.c_str());
-      expect(same(run<float>(loss, 37, 777, kContiguous, true), f),
+      const Results<float> fi = run<float>(loss, 37, 777, kContiguous, true);
+      if (fma_math && isa != "baseline") {
+        expect(close(fi, f, 2e-5), std::string(fastloss::loss_info(loss).name) + " f32: " + isa + " near " +
+                                       levels.front());
+        if (!fma_levels.empty())
+          expect(same(fi, fma_levels.front()), std::string(fastloss::loss_info(loss).name) + " f32: " + isa +
+                                                   " vs the other FMA level");
+        fma_levels.push_back(fi);
+        continue;
+      }
+      expect(same(fi, f),
              std::string(fastloss::loss_info(loss).name) + " f32: " + isa + " vs " + levels.front());
       expect(same(run<double>(loss, 37, 777, kContiguous, true), d),
              std::string(fastloss::loss_info(loss).name) + " f64: " + isa + " vs " + levels.front());
