@@ -13,7 +13,7 @@ import numpy as np
 from . import _core
 from . import _validate as v
 from ._api import BACKWARD, FORWARD, PARTIAL, VALUE_AND_GRAD, Partial
-from ._elementwise import _to_input
+from ._elementwise import _to_input, _value
 from ._rowwise import TABLE, as_cube, cube_view
 
 
@@ -106,14 +106,7 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
         raise MemoryError(f"{name}: no memory for the kernel's scratch rows")
     if mode == PARTIAL:
         return Partial(total, denom, rdtype)
-    value = None
-    if mode != BACKWARD:
-        if reduction == v.NONE:
-            value = v.narrow(loss_out.reshape(value_shape), rdtype)
-        elif reduction == v.MEAN:
-            value = v.narrow(v.divide(total, denom), rdtype)
-        else:
-            value = v.narrow(total, rdtype)
+    value = None if mode == BACKWARD else _value(loss_out, total, value_shape, reduction, denom, rdtype)
     if not want_grad:
         return value
     grads = []

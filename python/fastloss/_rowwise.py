@@ -12,7 +12,7 @@ import numpy as np
 from . import _core
 from . import _validate as v
 from ._api import BACKWARD, FORWARD, PARTIAL, VALUE_AND_GRAD, Partial
-from ._elementwise import _to_input
+from ._elementwise import _to_input, _value
 
 # The C++ row-wise table (fastloss/losses.h): name -> (id, inputs, grads, target kind, option names).
 TABLE = {name: (lid, inputs, grads, target, options)
@@ -117,14 +117,7 @@ def evaluate(name, mode, x, cube, loss_shape, target, reduction, *, kdtype, rdty
         raise MemoryError(f"{name}: no memory for the kernel's scratch rows")
     if mode == PARTIAL:
         return Partial(total, denom, rdtype)
-    value = None
-    if mode != BACKWARD:
-        if reduction == v.NONE:
-            value = v.narrow(loss_out.reshape(loss_shape), rdtype)
-        elif reduction == v.MEAN:
-            value = v.narrow(v.divide(total, denom), rdtype)
-        else:
-            value = v.narrow(total, rdtype)
+    value = None if mode == BACKWARD else _value(loss_out, total, loss_shape, reduction, denom, rdtype)
     if not want_grad:
         return value
     grad = gbuf.reshape(x.shape)

@@ -441,6 +441,14 @@ gaussian_nll_loss, gaussian_nll_loss_backward, gaussian_nll_loss_value_and_grad 
 _KL_REDUCTIONS = {"none": _v.NONE, "mean": _v.MEAN, "sum": _v.SUM, "batchmean": 3}
 
 
+def _batchmean(code, x):
+    """``(reduction code, divisor)`` for the kernels: ``'batchmean'`` is a
+    ``'mean'`` over ``input``'s first dimension (1 for a 0-d input)."""
+    if code != 3:
+        return code, None
+    return _v.MEAN, (x.shape[0] if x.ndim > 0 else 1)
+
+
 def _kl_div(mode, grad_output, out, input, target, reduction="mean", log_target=False):
     r"""Kullback–Leibler divergence of log-probabilities ``input`` from
     ``target``: ``l = t * (log(t) - x)`` (0 where ``t == 0``), or
@@ -454,11 +462,7 @@ def _kl_div(mode, grad_output, out, input, target, reduction="mean", log_target=
     code = _v.reduction(reduction, _KL_REDUCTIONS)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
     _broadcast_operands(ops)
-    divisor = None
-    if code == 3:
-        x = ops[0][2]
-        divisor = x.shape[0] if x.ndim > 0 else 1
-        code = _v.MEAN
+    code, divisor = _batchmean(code, ops[0][2])
     return _ew.evaluate_table("kl_div", mode, ops, (0,), code, grad_output=grad_output, out=out,
                               options=(log_target,), divisor=divisor)
 
@@ -1314,11 +1318,7 @@ def _jensen_shannon_divergence(mode, grad_output, out, input, target, beta=0.5, 
     code = _v.reduction(reduction, _KL_REDUCTIONS)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
     _broadcast_operands(ops)
-    divisor = None
-    if code == 3:
-        x = ops[0][2]
-        divisor = x.shape[0] if x.ndim > 0 else 1
-        code = _v.MEAN
+    code, divisor = _batchmean(code, ops[0][2])
     return _ew.evaluate_table("jensen_shannon_divergence", mode, ops, (0,), code, grad_output=grad_output, out=out,
                               options=(beta, log_target), divisor=divisor)
 
