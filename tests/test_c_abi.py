@@ -395,7 +395,8 @@ def test_rowwise_metadata_matches_the_python_table(rlib):
 
 def test_rowwise_defaults_are_torchs(rlib):
     """fastloss_rowwise_call_init fills torch's defaults, by option name."""
-    expected = {"cross_entropy": {"ignore_index": -100, "label_smoothing": 0.0}, "multi_margin_loss": {"p": 1, "margin": 1},
+    expected = {"cross_entropy": {"ignore_index": -100, "label_smoothing": 0.0},
+                "multi_margin_loss": {"p": 1, "margin": 1},
                 "triplet_margin_loss": {"margin": 1, "p": 2, "eps": 1e-6, "swap": 0},
                 "pairwise_distance": {"p": 2, "eps": 1e-6}, "cosine_embedding_loss": {"margin": 0}}
     for name, options in expected.items():
@@ -887,9 +888,10 @@ def ctc_calls(draw):
         "shape": [T, N, C], "S": S,
         "strides": [draw(st.integers(-5, 5)) for _ in range(3)],
         "padded": draw(st.booleans()),
-        "labels": [draw(st.integers(-2, 6)) for _ in range(max(N * S, 1))],
-        "input_lengths": [draw(st.integers(0, T) if draw(st.integers(0, 9)) else lengths) for _ in range(N)],
-        "target_lengths": [draw(st.integers(0, S) if draw(st.integers(0, 9)) else lengths) for _ in range(N)],
+        "labels": [draw(st.integers(1, 4) if draw(st.integers(0, 9)) else st.integers(-2, 6))
+                   for _ in range(max(N * S, 1))],
+        "input_lengths": [draw(st.integers(0, T) if draw(st.integers(0, 29)) else lengths) for _ in range(N)],
+        "target_lengths": [draw(st.integers(0, S) if draw(st.integers(0, 29)) else lengths) for _ in range(N)],
         "target_count": draw(st.sampled_from([None] * 8 + [-1, 0, 2**62])),
         "blank": draw(st.sampled_from([0] * 6 + [1, -1, 7])),
         "reduction": draw(st.sampled_from([0, 1, 2] * 4 + [-1, 5])),

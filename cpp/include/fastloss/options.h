@@ -21,7 +21,8 @@
 #define FASTLOSS_OPTIONS_PairwiseDistance(O) O(double, p, 2.0) O(double, eps, 1e-6)
 #define FASTLOSS_OPTIONS_CosineDistance(O)
 #define FASTLOSS_OPTIONS_CosineEmbedding(O) O(double, margin, 0.0)
-#define FASTLOSS_OPTIONS_TripletMargin(O) O(double, margin, 1.0) O(double, p, 2.0) O(double, eps, 1e-6) O(bool, swap, false)
+#define FASTLOSS_OPTIONS_TripletMargin(O) \
+  O(double, margin, 1.0) O(double, p, 2.0) O(double, eps, 1e-6) O(bool, swap, false)
 #define FASTLOSS_OPTIONS_TripletMarginCosine(O) O(double, margin, 1.0) O(bool, swap, false)
 
 namespace fastloss {

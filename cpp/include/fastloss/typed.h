@@ -99,7 +99,8 @@ constexpr ElementType index_type_of() {
 inline int64_t count(const char* function, const Shape& shape, size_t from, size_t to) {
   int64_t n = 1;
   for (size_t d = from; d < to; ++d) {
-    if (shape[d] < 0) invalid(function, "shape[" + std::to_string(d) + "]: negative (" + std::to_string(shape[d]) + ")");
+    if (shape[d] < 0)
+      invalid(function, "shape[" + std::to_string(d) + "]: negative (" + std::to_string(shape[d]) + ")");
     if (__builtin_mul_overflow(n, shape[d], &n)) invalid(function, "shape: the element count overflows int64");
   }
   return n;
@@ -232,7 +233,8 @@ double nll_loss(const T* input, const Shape& shape, const I* target, const NllLo
 // input (C) or (N, C); target: input's shape, 0/1 (or soft) labels.
 template <class T>
 double multilabel_soft_margin_loss(const T* input, const Shape& shape, const T* target,
-                                   const MultilabelSoftMarginOptions& options = {}, const detail::same_t<T>* weight = nullptr,
+                                   const MultilabelSoftMarginOptions& options = {},
+                                   const detail::same_t<T>* weight = nullptr,
                                    const Outputs<detail::same_t<T>>& out = {}) {
   return class_loss<RowLoss::MultilabelSoftMargin, T, T>(input, shape, target, options, weight, out);
 }
@@ -271,7 +273,8 @@ double triplet_margin_loss(const T* anchor, const T* positive, const T* negative
 template <class T>
 double triplet_margin_with_distance_loss(const T* anchor, const T* positive, const T* negative, const Shape& shape,
                                          Distance distance = Distance::Pairwise,
-                                         const TripletMarginCosineOptions& options = {}, const Outputs<detail::same_t<T>>& out = {}) {
+                                         const TripletMarginCosineOptions& options = {},
+                                         const Outputs<detail::same_t<T>>& out = {}) {
   if (distance == Distance::Cosine)
     return feature_loss<RowLoss::TripletMarginCosine, T>({anchor, positive, negative}, shape, nullptr, options, out);
   if (distance != Distance::Pairwise)
