@@ -568,6 +568,10 @@ def test_rowwise_errors_write_nothing(rlib):
         xs = [a, a] if name != "triplet_margin_loss" else [a, a, a]
         status, *_ = _row_call(rlib, name, np.float64, xs, (2, 3, 1), target=target, options=options, reduction=2)
         assert status == INVALID and word in rlib.fastloss_last_error(), (name, rlib.fastloss_last_error())
+    # torch checks margin <= 0: a NaN margin passes and gives NaN, as fastloss.triplet_margin_loss.
+    status, value, _, _ = _row_call(rlib, "triplet_margin_loss", np.float64, [a, a, a], (2, 3, 1),
+                                    options={"margin": float("nan")}, reduction=2)
+    assert status == OK and np.isnan(value) and np.isnan(fastloss.triplet_margin_loss(a, a, a, margin=float("nan")))
     # A struct from another version (struct_size too small), an option beyond the loss's, a bad id.
     call = RowCall()
     loss_id = rlib.fastloss_rowwise_loss_id(b"nll_loss")

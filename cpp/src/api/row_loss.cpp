@@ -158,7 +158,8 @@ double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call) {
       break;
     case RowLoss::TripletMargin:
     case RowLoss::TripletMarginCosine:
-      if (!(o[margin] > 0)) invalid("options[" + str(margin) + "]: " + who + "margin must be > 0");
+      // torch checks margin <= 0: a NaN margin passes (and gives NaN), as in the Python functions.
+      if (o[margin] <= 0) invalid("options[" + str(margin) + "]: " + who + "margin must be > 0");
       break;
     default:
       break;
