@@ -339,11 +339,33 @@ def _cmd_small_calls(args, parser, names):
     return 0
 
 
+def _cmd_lce(args, parser):
+    from .bench import linear
+
+    if len(args.lce) not in (0, 3):
+        parser.error(f"--lce: expected N H V (three counts) or nothing, got {len(args.lce)} values")
+    if args.dtype == "float16":
+        parser.error("--lce: float32 or float64")
+    say = None if args.quiet else (lambda msg: print(f"[lce] {msg}", file=sys.stderr, flush=True))
+    result = linear.run(tuple(args.lce) or linear.DEFAULT_SHAPE, args.dtype or "float32", args.repeat or 3,
+                        args.threads, progress=say)
+    linear.print_report(result)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"wrote {args.json}")
+    return 1 if any("error" in r and r["peer"] == "fastloss" for r in result["rows"]) else 0
+
+
 def _cmd_bench(args, parser):
     names = _loss_names(parser, args.losses)
     old = _bench_arguments(args, parser)
     if args.small_calls:
         return _cmd_small_calls(args, parser, names)
+    if args.lce is not None:
+        return _cmd_lce(args, parser)
     from . import bench
     from .bench import progress, report
 
@@ -432,6 +454,11 @@ def build_parser():
     p.add_argument("--markdown", action="store_true", help="print the tables as GitHub markdown")
     p.add_argument("--small-calls", action="store_true",
                    help="instead: per-call cost of every entry point on 100 elements (µs), with torch's own call")
+    p.add_argument("--lce", nargs="*", type=_positive, metavar="N H V",
+                   help="instead: linear_cross_entropy forward+backward at N rows, H features, V classes "
+                        "(default 8192 1024 32000) vs torch's fused F.linear_cross_entropy and unfused "
+                        "linear + cross_entropy: time and peak memory, each peer in a fresh process "
+                        "(python -m pydoc fastloss.bench.linear)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_bench, parser=p)
 
