@@ -322,6 +322,32 @@ def test_module_initialisation_as_torch_linear():
                                   nn.LinearCrossEntropyLoss(4, 5, rng=1).linear_weight)
 
 
+def test_module_signature_is_torchs():
+    """torch's constructor and forward, with chunk_size for torch's options,
+    a NumPy dtype (float32 as torch's default) and an rng for its generator;
+    no device."""
+    import inspect
+
+    torch = pytest.importorskip("torch")
+
+    def described(fn, drop=()):
+        return [(p.name, p.kind) for p in inspect.signature(fn).parameters.values() if p.name not in drop]
+
+    theirs = described(torch.nn.LinearCrossEntropyLoss.__init__, ("device",))
+    theirs = [("chunk_size", k) if n == "options" else (n, k) for n, k in theirs]
+    assert described(nn.LinearCrossEntropyLoss.__init__, ("rng",)) == theirs
+    assert described(nn.LinearCrossEntropyLoss.forward) == described(torch.nn.LinearCrossEntropyLoss.forward)
+    crit = nn.LinearCrossEntropyLoss(3, 4)
+    with pytest.raises(TypeError):
+        crit(np.ones((2, 3)), np.zeros(2, np.int64), np.ones(2))
+    with pytest.raises(TypeError):
+        nn.LinearCrossEntropyLoss(3, 4, 5)
+    with pytest.raises(TypeError, match="dtype"):
+        nn.LinearCrossEntropyLoss(3, 4, dtype=np.int32)
+    with pytest.raises(ValueError, match="num_classes"):
+        nn.LinearCrossEntropyLoss(3, 0)
+
+
 def _torch_options():
     torch = pytest.importorskip("torch")
     opts = torch.nn.LinearCrossEntropyOptions

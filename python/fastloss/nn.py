@@ -156,8 +156,8 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
     :func:`fastloss.linear_cross_entropy` over them.
 
     ``LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(),
-    bias=False, reduction='mean', weight=None, ignore_index=None,
-    label_smoothing=0.0, chunk_size=None, dtype=numpy.float32, rng=None)``
+    bias=False, dtype=numpy.float32, reduction='mean', weight=None,
+    ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None)``
     holds ``linear_weight`` (``(num_classes, *out_features, in_features)``;
     ``(num_classes, in_features)`` as torch's ``linear.weight`` when
     ``out_features=()``) and ``linear_bias`` (``(num_classes,
@@ -173,8 +173,8 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
 
     _spec = _REGISTRY["linear_cross_entropy"]
 
-    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, reduction="mean", weight=None,
-                 ignore_index=None, label_smoothing=0.0, chunk_size=None, dtype=_np.float32, rng=None):
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, dtype=_np.float32, reduction="mean",
+                 weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None):
         from . import _validate as v
 
         in_features = v.positive_int(in_features, "in_features") if in_features != 0 else 0
