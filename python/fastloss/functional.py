@@ -913,12 +913,12 @@ def _linear_cross_entropy(mode, grad_output, out, input, linear_weight, target, 
     reference path (``options=None``).
 
     Chunking: rows are processed ``chunk_size`` at a time (default: a logits
-    buffer of about 32 MiB, ``chunk_size * V * itemsize``); each chunk's
+    buffer of about 64 MiB, ``chunk_size * V * itemsize``); each chunk's
     logits are one matrix product (NumPy's BLAS) into that buffer, the
     cross-entropy kernel turns them into the losses and, in place, into
     ``G``, and two more products accumulate the gradients. Extra memory
-    beyond the inputs and gradients: the buffer, a 1 MiB accumulation block
-    and O(N + V). Any ``chunk_size`` gives the same maths (equal up to
+    beyond the inputs and gradients: the buffer, an accumulation scratch at
+    most as large, and O(N + V). Any ``chunk_size`` gives the same maths (equal up to
     rounding); results do not depend on the thread counts.
 
     Dtypes: float32 and float64 in their own precision; float16/bfloat16
