@@ -799,7 +799,8 @@ class LinearCase(Case):
 
 CASES["linear_cross_entropy"] = LinearCase(
     "linear_cross_entropy", (), option_sets=({}, {"label_smoothing": 0.1}, {"ignore_index": 3}),
-    bad_options=(({"label_smoothing": 2.0}, ValueError, "label_smoothing"), ({"chunk_size": 0}, ValueError, "chunk_size"),
+    bad_options=(({"label_smoothing": 2.0}, ValueError, "label_smoothing"),
+                 ({"chunk_size": 0}, ValueError, "chunk_size"),
                  ({"ignore_index": 1.5}, TypeError, "ignore_index")))
 
 KNOWN_KINDS = {"elementwise", "classification", "sequence", "embedding", "linear"}

@@ -506,3 +506,23 @@ def test_jax_bridge_gradients_reach_every_parameter():
     _close(got[0], want[0], F32)
     for g, wnt in zip(got[1], want[1]):
         _close(g, wnt, F32)
+
+
+def test_case_row_options_and_bad_options():
+    """tests/cases.py's row: its option sets match the reference, its bad options raise."""
+    from cases import CASES
+
+    case = CASES["linear_cross_entropy"]
+    arrays = case.make(np.random.default_rng(23), (40, 10), F64)
+    args = [arrays[n] for n in case.spec.arrays]
+    for options in case.option_sets:
+        for reduction in case.reductions:
+            want = fastloss.reference.linear_cross_entropy(*args, reduction=reduction, **options)
+            _close(fastloss.linear_cross_entropy(*args, reduction=reduction, chunk_size=7, **options), want, F64)
+            want_grads = fastloss.reference.linear_cross_entropy_backward(*args, reduction=reduction, **options)
+            got = fastloss.linear_cross_entropy_backward(*args, reduction=reduction, chunk_size=7, **options)
+            for g, w in zip(got[:2], want_grads[:2]):
+                _close(g, w, F64)
+    for options, exc, name in case.bad_options:
+        with pytest.raises(exc, match=name):
+            fastloss.linear_cross_entropy(*args, **options)
