@@ -526,3 +526,22 @@ def test_case_row_options_and_bad_options():
     for options, exc, name in case.bad_options:
         with pytest.raises(exc, match=name):
             fastloss.linear_cross_entropy(*args, **options)
+
+
+def test_bench_lce_runs_every_peer_on_the_same_loss(capsys):
+    """fastloss bench --lce at a tiny shape: each peer in its own process
+    computes the same loss and reports a time and a peak memory."""
+    pytest.importorskip("torch")
+    from fastloss._cli import main
+
+    assert main(["bench", "--lce", "64", "32", "100", "--repeat", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "N=64 H=32 V=100" in out and "error" not in out
+    from fastloss.bench import linear
+
+    result = linear.run((48, 16, 50), repeat=1)
+    values = [r["value"] for r in result["rows"]]
+    assert len(values) == 3 and all(r["peak_extra_bytes"] >= 0 and r["median_s"] > 0 for r in result["rows"])
+    np.testing.assert_allclose(values, values[0], rtol=1e-5)
+    with pytest.raises(SystemExit):
+        main(["bench", "--lce", "64", "32"])
