@@ -13,9 +13,11 @@ gradient is wanted) and keeps the gradient: backward only scales it by the
 incoming gradient. ``reduction='none'`` runs the forward kernel, and backward
 runs ``<name>_backward`` with the incoming gradient. Gradients flow to the
 loss's differentiable arrays (``input``; ``input1``/``input2`` of
-``margin_ranking_loss``; ``input``/``var`` of ``gaussian_nll_loss``), not
-to ``target``, ``weight`` or ``pos_weight`` (as torch, except that torch also
-differentiates some weights). Tensors are read without a copy (DLPack);
+``margin_ranking_loss``; ``input``/``var`` of ``gaussian_nll_loss``;
+``input``/``linear_weight``/``linear_bias`` of ``linear_cross_entropy``, whose
+module ``fastloss.torch.nn.LinearCrossEntropyLoss`` holds a ``torch.nn.Linear``),
+not to ``target``, ``weight`` or ``pos_weight`` (as torch, except that torch
+also differentiates some weights). Tensors are read without a copy (DLPack);
 results are tensors sharing the kernels' output memory. Semantics and errors
 are fastloss's (``ValueError``/``TypeError`` naming the argument), values are
 torch's. torch is optional: importing this module needs it."""
