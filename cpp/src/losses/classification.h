@@ -61,7 +61,10 @@ struct RowLossBase {
 //   probabilities t (t' = (1 - e) t + e / C):
 //     l = sum_c w_c t'_c (log S - (x_c - M)),  dl/dx_c = (sum_k w_k t'_k) p_c - w_c t'_c
 // p_c = exp(x_c - M) / S. The gradient pass reuses exp(x_c - M), stored into
-// the gradient row by the sum pass (the row is still in cache).
+// the gradient row by the sum pass (the row is still in cache). The gradient
+// may alias the input (linear_cross_entropy turns a chunk of logits into its
+// gradient in place): every input element is read before its gradient
+// element is written (x_y is read before the sum pass).
 struct CrossEntropy : RowLossBase {
   static constexpr RowTarget kTarget = RowTarget::IndexOrFloat;
   static constexpr bool kIgnoreIndex = true;
@@ -94,6 +97,7 @@ struct CrossEntropy : RowLossBase {
     const T* x = v.x;
     const T M = row_max(x, C);
     const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
+    const T xy = probs ? T(0) : x[rs.y];  // before the sum pass may overwrite it (in place)
     double S = 0, U = 0, W = weighted ? 0 : static_cast<double>(C), Q = 0, R = 0;
     for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
       const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
@@ -151,7 +155,7 @@ struct CrossEntropy : RowLossBase {
       if (probs)
         value = Q * logS - R;
       else
-        value = index_value(static_cast<double>(x[rs.y]) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
+        value = index_value(static_cast<double>(xy) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
     }
     if constexpr (kGrad) {
       T* g = v.g;
@@ -202,6 +206,9 @@ struct CrossEntropy : RowLossBase {
       const V xv = load<V>(v.x + c * v.xc);
       M = select(xv > M, xv, M);
     }
+    T xy[L] = {};  // x_y of each lane, before the exp pass may overwrite it (in place)
+    if (!probs)
+      for (int l = 0; l < L; ++l) xy[l] = v.x[ls.y[l] * v.xc + l];
     V S = splat<V>(T(0)), U = S, Q = S, R = S;
     double W = weighted ? 0 : static_cast<double>(C);
     for (int64_t c = 0; c < C; ++c) {
@@ -233,7 +240,7 @@ struct CrossEntropy : RowLossBase {
         if (probs)
           values[l] = static_cast<double>(q[l]) * logS - static_cast<double>(rr[l]);
         else
-          values[l] = index_value(static_cast<double>(v.x[ls.y[l] * v.xc + l]) - static_cast<double>(m[l]), logS,
+          values[l] = index_value(static_cast<double>(xy[l]) - static_cast<double>(m[l]), logS,
                                   ls.wy[l], p.smoothing, C, static_cast<double>(u[l]), W);
       }
     }
