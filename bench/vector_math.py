@@ -4,7 +4,7 @@
     python bench/vector_math.py [--size 2**20] [--repeat 20] [--isa avx2 ...]
 
 Prints ns per element (one thread, best of --repeat calls, output allocated
-by both sides) for each function, dtype and ISA level, and NumPy's time for
+by both sides) for each function (and the losses' loss_* variants), dtype and ISA level, and NumPy's time for
 the same function (sigmoid: scipy.special.expit when installed). A report,
 not a test: the numbers depend on the machine and its load."""
 
@@ -36,6 +36,14 @@ NUMPY = {
     "log_sigmoid": lambda x: -np.logaddexp(0, -x),
     "sigmoid": _numpy_sigmoid(),
 }
+# The losses' float32 variants (math.h's loss_*; float64: the functions above).
+NUMPY.update({
+    "loss_exp": np.exp,
+    "loss_log": np.log,
+    "loss_log1p": np.log1p,
+    "loss_softplus": NUMPY["softplus"],
+    "loss_sigmoid": NUMPY["sigmoid"],
+})
 
 
 def best_ns(fn, x, repeat):
@@ -59,7 +67,9 @@ def main(argv=None):
     try:
         for dtype in args.dtype:
             for name, np_fn in NUMPY.items():
-                lo, hi = (0.0, 10.0) if name.startswith("log") and "sigmoid" not in name else (-10.0, 10.0)
+                if name not in _core._vector_math_functions:
+                    continue
+                lo, hi = (0.0, 10.0) if "log" in name and "sigmoid" not in name else (-10.0, 10.0)
                 x = rng.uniform(lo, hi, size).astype(dtype)
                 with np.errstate(all="ignore"):
                     ref = best_ns(np_fn, x, args.repeat)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import fastloss
 import fastloss._validate
 import fastloss.nn
-from cases import ELEMENTWISE, assert_identical, case_params, relayout
+from cases import ELEMENTWISE, assert_identical, case_options, case_params, relayout
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 MODES = ("forward", "backward", "value_and_grad")
@@ -294,3 +294,77 @@ def test_out_may_not_overlap_a_torch_input():
     t = torch.from_numpy(x.copy())
     with pytest.raises(ValueError, match="out"):
         fastloss.mse_loss_backward(x, t, out=t.numpy())
+
+
+# ------------------------------------------ table losses (_core.table_plain)
+
+# The element-wise losses of fastloss/losses.h's table without the older
+# fast path: their plain calls run in C++ after the Python validation.
+TABLE_CASES = [c for c in ELEMENTWISE if not c.fast_path and c.name in fastloss._elementwise.TABLE]
+
+
+def _table_calls(case, options, dtype):
+    rng = np.random.default_rng(6)
+    for weighted in ((False, True) if case.optional else (False,)):
+        arrays = case.make(rng, (3, 37), dtype, weighted=weighted)
+        for reduction in case.reductions:
+            for fn in (case.forward, case.backward, case.value_and_grad):
+                yield f"{fn.__name__} weighted={weighted} {reduction}", fn, arrays, dict(options, reduction=reduction)
+
+
+@pytest.mark.parametrize("case, options", case_options(TABLE_CASES))
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_table_plain_calls_run_in_cpp_and_equal_the_general_path(case, options, dtype, monkeypatch):
+    table_plain = fastloss._core.table_plain
+    taken = []
+
+    def spy(*args):
+        result = table_plain(*args)
+        taken.append(result is not None)
+        return result
+
+    calls = list(_table_calls(case, options, dtype))
+    monkeypatch.setattr(fastloss._core, "table_plain", spy)
+    results = [copied(case.call(fn, arrays, **kw)) for _, fn, arrays, kw in calls]
+    # (the calls of an operand that broadcasts or has no gradient array
+    # decline, and go on as the general path)
+    assert any(taken), f"{case.name}: no call ran in C++"
+    monkeypatch.setattr(fastloss._core, "table_plain", lambda *args: None)
+    for (what, fn, arrays, kw), got in zip(calls, results):
+        assert_same_result(got, copied(case.call(fn, arrays, **kw)), f"{case.name} {what}")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("bad", ["input", "target"])
+def test_table_plain_raises_the_kernel_checks_as_the_general_path(dtype, bad, monkeypatch):
+    rng = np.random.default_rng(7)
+    x, t = rng.uniform(0, 1, (2, 50)).astype(dtype)
+    {"input": x, "target": t}[bad][17] = np.nan
+    fns = (fastloss.binary_cross_entropy, fastloss.binary_cross_entropy_backward,
+           fastloss.binary_cross_entropy_value_and_grad)
+    messages = []
+    for general in (False, True):
+        if general:
+            monkeypatch.setattr(fastloss._core, "table_plain", lambda *args: None)
+        for fn in fns:
+            with pytest.raises(ValueError, match=f"{bad}: all elements of {bad} should be between 0 and 1") as e:
+                fn(x, t, reduction="none")
+            messages.append(str(e.value))
+    assert messages[:3] == messages[3:]
+
+
+def test_table_plain_declines_what_it_does_not_take():
+    """None (the general path) for a wrong argument count's neighbours:
+    mixed dtypes, other shapes, non-arrays, unknown ids."""
+    lid = fastloss._elementwise.TABLE["kl_div"][0]
+    x = np.ones(4, F32)
+    plain = fastloss._core.table_plain
+    assert plain(lid, 0, 1, (x, x), None, (0.0,), None, (), (0,)) is not None
+    assert plain(lid, 0, 1, (x, x.astype(F64)), None, (0.0,), None, (), (0,)) is None
+    assert plain(lid, 0, 1, (x, np.ones(5, F32)), None, (0.0,), None, (), (0,)) is None
+    assert plain(lid, 0, 1, (x, [1.0] * 4), None, (0.0,), None, (), (0,)) is None
+    assert plain(lid, 0, 1, (x, x.view(Sub)), None, (0.0,), None, (), (0,)) is None
+    assert plain(lid, 0, 1, (x,), None, (0.0,), None, (), (0,)) is None
+    assert plain(10**6, 0, 1, (x, x), None, (0.0,), None, (), (0,)) is None
+    assert plain(lid, 0, 1, (x, x), None, ("nope",), None, (), (0,)) is None
+    assert plain(lid, 2, 1, (x, x), None, (0.0,), None, (), (None,)) is None

@@ -5,7 +5,9 @@
 //   pointwise    the general path's kernel call (python/fastloss/_elementwise.py
 //                has checked and converted everything);
 //   elementwise  the fast path: a whole plain call (checks, allocation,
-//                reduction) in C++, or None to send it down the general path.
+//                reduction) in C++, or None to send it down the general path;
+//   table_plain  the same for a table loss's plain call, after its Python
+//                function has validated the arguments.
 // Loss options reach the kernels through kernel_option() on both.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -401,6 +403,161 @@ PyMethodDef elementwise_def = {
     "elementwise(loss, mode, reduction, param, weight_divides_mean, input, target, weight, "
     "grad_output, out): the result of a plain call, or None (take the general path)."};
 
+// ------------------------------------------------- fast path, table losses
+//
+// _elementwise.evaluate_table's plain call (the loss's Python function has
+// validated its arguments): every array an exact, aligned numpy.ndarray of
+// one float dtype and one shape (a 0-d array of that dtype reads with stride
+// 0), weight likewise or None, no grad_output, no out=. Allocates the
+// results, runs the kernel, raises the failed check's message as ValueError
+// and reduces, as _elementwise's general path does; returns None for
+// anything else (the general path then takes the call).
+//
+// table_plain(loss, mode, reduction, arrays, weight, options, divisor,
+//             checks, grads) -> result, or None.
+PyObject* table_plain_impl(PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 9) {
+    PyErr_SetString(PyExc_TypeError, "table_plain: expected 9 arguments");
+    return nullptr;
+  }
+  const long loss = PyLong_AsLong(args[0]);
+  const long mode = PyLong_AsLong(args[1]);
+  const long red = PyLong_AsLong(args[2]);
+  if (PyErr_Occurred()) return nullptr;
+  if (loss < 0 || loss >= fastloss::kNumLosses || mode < kForward || mode > kValueAndGrad || red < 0 || red > 2)
+    Py_RETURN_NONE;
+  const fastloss::LossInfo& info = fastloss::loss_info(static_cast<fastloss::Loss>(loss));
+  PyObject* arrays = args[3];
+  PyObject* options = args[5];
+  PyObject* checks = args[7];
+  PyObject* grads = args[8];
+  if (!PyTuple_CheckExact(arrays) || PyTuple_GET_SIZE(arrays) != info.inputs || !PyTuple_CheckExact(options) ||
+      PyTuple_GET_SIZE(options) > fastloss::kMaxOptions || !PyTuple_CheckExact(checks) ||
+      !PyTuple_CheckExact(grads) || PyTuple_GET_SIZE(grads) > info.grads)
+    Py_RETURN_NONE;
+  const bool want_grad = mode != kForward;
+  const bool want_value = mode != kBackward;
+  const Py_ssize_t n_grads = want_grad ? PyTuple_GET_SIZE(grads) : 0;
+  for (Py_ssize_t k = 0; k < n_grads; ++k)
+    if (PyTuple_GET_ITEM(grads, k) == Py_None) Py_RETURN_NONE;  // a float operand: no gradient array
+
+  auto& api = py::detail::npy_api::get();
+  auto* ndarray = reinterpret_cast<PyTypeObject*>(api.PyArray_Type_);
+  auto plain = [&](PyObject* o, View& v) { return Py_TYPE(o) == ndarray && view_ndarray(o, v) && v.aligned; };
+  fastloss::ElementwiseCall c;
+  View in[fastloss::kMaxInputs];
+  View& x = in[0];
+  if (!plain(PyTuple_GET_ITEM(arrays, 0), x)) Py_RETURN_NONE;
+  c.ndim = x.ndim;
+  for (int d = 0; d < x.ndim; ++d) c.shape[d] = x.shape[d];
+  for (int k = 0; k < info.inputs; ++k) {
+    View& a = in[k];
+    if (k > 0 && (!plain(PyTuple_GET_ITEM(arrays, k), a) || a.type != x.type)) Py_RETURN_NONE;
+    if (a.ndim == 0 && x.ndim > 0) {  // bce_with_logits' absent pos_weight: one value, stride 0
+      c.inputs[k].data = a.data;
+    } else if (!a.same_shape(x) || !a.describe(c.inputs[k])) {
+      Py_RETURN_NONE;
+    }
+  }
+  View w;
+  if (args[4] != Py_None &&
+      (!plain(args[4], w) || w.type != x.type || !w.same_shape(x) || !w.describe(c.weight)))
+    Py_RETURN_NONE;
+  for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(options); ++k) {
+    c.options[k] = PyFloat_AsDouble(PyTuple_GET_ITEM(options, k));
+    if (c.options[k] == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      Py_RETURN_NONE;
+    }
+  }
+  const int64_t numel = x.numel();
+  double denom = 1.0;
+  if (red == 1) {
+    if (args[6] == Py_None) {
+      denom = static_cast<double>(numel);
+    } else {
+      denom = PyFloat_AsDouble(args[6]);
+      if (denom == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+      }
+    }
+  }
+
+  py::object loss_out;
+  py::object grad_arrays[fastloss::kMaxGrads];
+  if (want_value && red == 0) {
+    loss_out = py::reinterpret_steal<py::object>(new_array(x));
+    if (!loss_out) return nullptr;
+    View lo;
+    view_ndarray(loss_out.ptr(), lo);
+    lo.describe(c.loss_out);
+  }
+  for (Py_ssize_t k = 0; k < n_grads; ++k) {
+    grad_arrays[k] = py::reinterpret_steal<py::object>(new_array(x));
+    if (!grad_arrays[k]) return nullptr;
+    View gv;
+    view_ndarray(grad_arrays[k].ptr(), gv);
+    gv.describe(c.grads[k]);
+  }
+  c.want_value = want_value;
+  c.want_grad = want_grad;
+  c.grad_scale = want_grad && red == 1 ? divide(1.0, denom) : 1.0;
+  const auto dtype = x.type == 0 ? fastloss::DType::Float32 : fastloss::DType::Float64;
+  fastloss::Totals t;
+  try {
+    py::gil_scoped_release release;
+    t = fastloss::elementwise(static_cast<fastloss::Loss>(loss), dtype, c);
+  } catch (const std::invalid_argument&) {  // the general path raises it, with its context
+    Py_RETURN_NONE;
+  }
+  if (t.errors != 0) {
+    int bit = 0;
+    while (((t.errors >> bit) & 1u) == 0) ++bit;
+    if (bit >= PyTuple_GET_SIZE(checks)) Py_RETURN_NONE;
+    PyErr_SetObject(PyExc_ValueError, PyTuple_GET_ITEM(checks, bit));
+    return nullptr;
+  }
+  py::object value;
+  if (want_value) {
+    if (red == 0) {
+      value = loss_out;
+    } else {
+      value = py::reinterpret_steal<py::object>(new_scalar(red == 1 ? divide(t.loss, denom) : t.loss, x.type));
+      if (!value) return nullptr;
+    }
+  }
+  if (mode == kForward) return value.release().ptr();
+  py::object grad;
+  if (n_grads == 1) {
+    grad = grad_arrays[0];
+  } else {
+    PyObject* tuple = PyTuple_New(n_grads);
+    if (tuple == nullptr) return nullptr;
+    for (Py_ssize_t k = 0; k < n_grads; ++k) PyTuple_SET_ITEM(tuple, k, grad_arrays[k].release().ptr());
+    grad = py::reinterpret_steal<py::object>(tuple);
+  }
+  if (mode == kBackward) return grad.release().ptr();
+  return PyTuple_Pack(2, value.ptr(), grad.ptr());
+}
+
+PyObject* table_plain(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
+  try {
+    return table_plain_impl(args, nargs);
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return nullptr;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+
+PyMethodDef table_plain_def = {
+    "table_plain", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(table_plain)), METH_FASTCALL,
+    "table_plain(loss, mode, reduction, arrays, weight, options, divisor, checks, grads): the result of a "
+    "plain table-loss call, or None (take the general path)."};
+
 std::string compiler() {
 #if defined(__clang__)
   return std::string("clang ") + __clang_version__;
@@ -425,6 +582,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"), py::arg("grad_out"));
   m.add_object("elementwise",
                py::reinterpret_steal<py::object>(PyCFunction_NewEx(&elementwise_def, nullptr, nullptr)));
+  m.add_object("table_plain",
+               py::reinterpret_steal<py::object>(PyCFunction_NewEx(&table_plain_def, nullptr, nullptr)));
   m.def("elementwise_call", &elementwise_call, py::arg("loss"), py::arg("want_value"), py::arg("want_grad"),
         py::arg("grad_scale"), py::arg("inputs"), py::arg("weight"), py::arg("grad_output"), py::arg("loss_out"),
         py::arg("grads"), py::arg("options"));

@@ -50,6 +50,17 @@ def elementwise_call(
     grads: tuple[np.ndarray | None, ...],
     options: tuple[float, ...],
 ) -> tuple[float, float, int]: ...
+def table_plain(
+    loss: int,
+    mode: int,
+    reduction: int,
+    arrays: tuple[object, ...],
+    weight: object,
+    options: tuple[object, ...],
+    divisor: object,
+    checks: tuple[str, ...],
+    grads: tuple[int | None, ...],
+) -> object | None: ...
 def losses() -> list[tuple[str, int, int, int, tuple[str, ...]]]: ...
 
 def rowwise_call(

@@ -126,52 +126,20 @@ def _to_input(grad, x, out):
 TABLE = {name: (lid, inputs, grads, options) for name, lid, inputs, grads, options in _core.losses()}
 
 
-def _plain(a, dtype, shape):
-    return type(a) is np.ndarray and a.dtype is dtype and a.shape == shape and a.flags.aligned
-
-
 def _plain_call(lid, mode, arrays, grads, reduction, weight, options, divisor, checks):
-    """evaluate_table's common case without its general machinery: every
-    array an aligned native float32/float64 ndarray of one dtype and one
-    shape (no broadcasting, conversion or flattening), no grad_output, no
-    out=. Returns None for anything else (the general path handles it)."""
-    first = arrays[0]
-    dtype, shape = first.dtype, first.shape
-    if (dtype is not v._F32 and dtype is not v._F64) or len(shape) > v.MAX_DIMS:
-        return None
-    arrays = list(arrays)
-    for k in range(1, len(arrays)):
-        a = arrays[k]
-        if type(a) is np.ndarray and a.shape == () and a.dtype is dtype and shape:
-            # a 0-d operand (bce_with_logits' absent pos_weight): read with stride 0
-            arrays[k] = a = np.ndarray(shape, dtype, buffer=a, strides=(0,) * len(shape))
-        if not _plain(a, dtype, shape):
-            return None
-    if not _plain(first, dtype, shape):
-        return None
+    """evaluate_table's common case, run whole in C++ (``_core.table_plain``,
+    cpp/bindings/module.cpp): every array an aligned native float32/float64
+    ndarray of one dtype and one shape (no broadcasting, conversion or
+    flattening; a 0-d operand of that dtype reads with stride 0), no
+    grad_output, no out=. Returns None for anything else (the general path
+    handles it)."""
     kw = None
     if weight is not None:
-        kw = weight[1]
-        if type(weight[0]) is not np.ndarray or not _plain(kw, dtype, shape):
+        if type(weight[0]) is not np.ndarray:
             return None
-    want_grad = mode != FORWARD
-    if want_grad and any(i is None for i in grads):
-        return None
-    numel = first.size
-    denom = (numel if divisor is None else divisor) if reduction == v.MEAN else 1
-    loss_out = np.empty(shape, dtype) if (reduction == v.NONE and mode != BACKWARD) else None
-    bufs = tuple(np.empty(shape, dtype) for _ in grads) if want_grad else ()
-    scale = v.divide(1.0, denom) if (want_grad and reduction == v.MEAN) else 1.0
-    s, _, errors = _core.elementwise_call(lid, mode != BACKWARD, want_grad, scale, tuple(arrays), kw, None, loss_out,
-                                          bufs, tuple(float(o) for o in options))
-    if errors:
-        bit = (errors & -errors).bit_length() - 1
-        raise ValueError(checks[bit])
-    value = None if mode == BACKWARD else _value(loss_out, s, shape, reduction, denom, dtype)
-    if not want_grad:
-        return value
-    grad = bufs[0] if len(bufs) == 1 else bufs
-    return grad if mode == BACKWARD else (value, grad)
+        kw = weight[1]
+    return _core.table_plain(lid, mode, reduction, tuple(arrays), kw, tuple(options), divisor, tuple(checks),
+                             tuple(grads))
 
 
 def evaluate_table(name, mode, operands, grads, reduction, *, weight=None, grad_output=None, out=None,

@@ -14,7 +14,7 @@ namespace FASTLOSS_ISA_NS {
 // max(v, lo) that keeps NaN (v < lo is false for NaN), as torch's clamp_min.
 template <class V>
 inline V clamp_min(V v, V lo) {
-  return select(v < lo, lo, v);
+  return max_or_second(lo, v);
 }
 
 // binary_cross_entropy(x, t): (t - 1) max(log1p(-x), -100) - t max(log x, -100);

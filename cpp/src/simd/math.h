@@ -16,10 +16,12 @@
 //   has -ffp-contract=off and no explicit fma, so results are bitwise
 //   identical on baseline (SSE2), avx2 and avx512 and in the scalar tail.
 // - The losses call the loss_* variants at the end of this file: float32 the
-//   *_fast_f32 functions (one plain rounding per step, the s = f / (2 + f)
-//   form of log with one division, exp without denormal results, and fmadd:
-//   ~3-4x fewer operations; exp, log, log1p < 1 ulp, softplus < 2.5 ulp,
-//   sigmoid < 2 ulp, as tests/test_vector_math.py asserts), float64 the
+//   *_fast_f32 functions (one plain rounding per step; log and log1p from a
+//   16-entry table and no division on avx2/avx512, the s = f / (2 + f) form
+//   with one division on baseline; exp without denormal results; fmadd:
+//   ~3-5x fewer operations; exp < 1 ulp, log, log1p < 1 ulp on baseline and
+//   < 2 ulp on avx2/avx512, softplus < 2.5 ulp, sigmoid < 2 ulp, as
+//   tests/test_vector_math.py asserts), float64 the
 //   functions here. fmadd is fused on avx2/avx512 and two roundings on
 //   baseline, so the float32 loss_* results (only they) differ between
 //   baseline and the FMA levels, within those bounds; avx2 and avx512 agree
@@ -583,11 +585,104 @@ inline F log_combine_fast_f32(F k, F f, F d) {
   return k * splat<F>(kLn2HiF) - ((hfsq - small) - f);  // k ln2hi exact
 }
 
-// log(x) for the losses: < 1 ulp, denormals included. kUnit: the caller
-// knows x is in [0, 1] or does not use the result (BCE's checked input):
-// no NaN/+inf/negative handling. log(+-0) = -inf; else x < 0 -> NaN, +inf -> +inf.
+#if defined(__FMA__)
+// ---- The losses' log on the FMA levels: table-driven, no division.
+// u = 2^k z with z in [0.6992, 1.3984) (bits(u) - bits(0.6992) split into
+// exponent k and mantissa), i = the top 4 mantissa bits of that difference,
+// r = z / c_i - 1 = fmadd(z, invc_i, -1) (one rounding, relative to r), and
+//   log u = k ln 2 + log c_i + log1p(r),  |r| <= 0.0297.
+// invc_i is a float near 1 / (bucket centre) picked so that -log(invc_i)
+// rounds to a float within 2^-35 relative (logc_i); the bucket holding 1 has
+// c = 1 exactly, so log u near 1 is log1p(r) with r exact. log1p(r) =
+// r - r^2 / 2 + r^3 P(r), P of degree 1 fitted on |r| <= 0.03 (error
+// < 2^-25 relative to log1p(r)). Measured over every float32:
+// log < 1.4 ulp, log1p < 1.9 ulp (tests/test_vector_math.py asserts 2).
+// About half the operations of the division form and no division: the
+// lookup is a permute (vpermps), no gather and no memory access per lane;
+// the scalar tail indexes the same table, so lanes and tails give the same
+// bits. Baseline (no FMA: r would round at 2^-24 absolute) keeps the
+// division form below. Table: invc_i, logc_i for i = 0..15 (mpmath, 40 digits).
+constexpr float kLogTableInvC[16] = {1.3991581f, 1.3400596f, 1.2865453f, 1.236972f,  1.1908499f, 1.1475949f,
+                                     1.1077672f, 1.0713822f, 1.0363605f, 1.0f,       0.94808525f, 0.8952928f,
+                                     0.8477693f, 0.8048529f, 0.7666198f, 0.7313842f};
+constexpr float kLogTableLogC[16] = {-0.3358707f,  -0.29271412f, -0.25196055f, -0.21266644f,
+                                     -0.17466725f, -0.13766839f, -0.10234648f, -0.06894956f,
+                                     -0.03571506f, 0.0f,         0.053310856f, 0.11060444f,
+                                     0.16514671f,  0.21709575f,  0.2657643f,   0.31281635f};
+constexpr uint32_t kLogTableOffset = 0x3f330000u;  // 0.69921875
+// invc_i 2^-23, for arguments the caller scaled by 2^23 (kScaled below).
+struct LogTableScaled {
+  float v[16];
+  constexpr LogTableScaled() : v() {
+    for (int i = 0; i < 16; ++i) v[i] = kLogTableInvC[i] * 0x1p-23f;
+  }
+};
+constexpr LogTableScaled kLogTableInvCScaled{};
+
+// table[i & 15] per lane (the permutes read only the index's low bits).
+inline float lookup16(const float (&table)[16], uint32_t i) { return table[i & 15u]; }
+inline VecF lookup16(const float (&table)[16], VecU32 i) {
+#if defined(__AVX512F__)
+  return _mm512_permutexvar_ps(reinterpret_cast<__m512i>(i), load<VecF>(table));
+#else
+  const __m256i idx = reinterpret_cast<__m256i>(i);
+  const __m256 lo = _mm256_permutevar8x32_ps(load<VecF>(table), idx);
+  const __m256 hi = _mm256_permutevar8x32_ps(load<VecF>(table + 8), idx);
+  return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));  // bit 3 -> sign
+#endif
+}
+
+// u = 2^k z: k (float), r = z / c_i - 1 and logc_i, for u a positive normal
+// float. kScaled: u = 2^23 v for the caller's v in [0, 1] (denormals are
+// normal after the exact scaling) and k is v's exponent: the scale lives in
+// the offset and the table (invc 2^-23 times z 2^23 is the same product),
+// and v = +-0 gives k = -149 (the result is below -103, not -inf).
+template <bool kScaled, class F>
+inline void log_table_reduce_f32(F u, F& k, F& r, F& invc, F& logc) {
+  using U = typename BitsOf<F>::type;
+  U ix = to_bits(u);
+  if constexpr (kScaled) ix = ix & usplat32<F>(0x7fffffffu);  // -0 as +0
+  const U tmp = ix - usplat32<F>(kLogTableOffset + (kScaled ? 23u << 23 : 0u));
+  const U i = tmp >> 19;
+  k = int_to_float(sra(tmp, 23));
+  const F z = from_bits(ix - (tmp & usplat32<F>(0xff800000u)));
+  invc = lookup16(kScaled ? kLogTableInvCScaled.v : kLogTableInvC, i);
+  logc = lookup16(kLogTableLogC, i);
+  r = fmadd(z, invc, splat<F>(-1));
+}
+
+// k ln 2 + logc + log1p(r) + d: hi = k ln 2 + logc rounded once (fused,
+// float(ln 2): the 2^-27.4 relative error of k float(ln 2) is left out),
+// then r and the small terms (one more rounding: r + r^2 q is added first
+// unless kHasD).
+template <bool kHasD, class F>
+inline F log_table_combine_f32(F k, F r, F logc, F d) {
+  static constexpr float c[] = {-0.25012973f, 0.33348241f};
+  const F q = fmadd(r, horner_fma(r, c), splat<F>(-0.5));  // -1/2 + r P(r)
+  const F hi = fmadd(k, splat<F>(0.693147182f), logc);
+  if constexpr (kHasD) return hi + (r + fmadd(r * r, q, d));
+  return hi + fmadd(r * r, q, r);
+}
+#endif
+
+// log(x) for the losses, denormals included: < 1 ulp on baseline, the table
+// form (< 2 ulp) on the FMA levels. log(+-0) = -inf, x < 0 -> NaN,
+// +inf -> +inf. kUnit: the caller knows x is in [0, 1] and clamps the result
+// at -100 (BCE's checked input; values outside [0, 1] and NaN give
+// unspecified results): log(+-0) is -inf or below -103.
 template <bool kUnit = false, class F>
 inline F log_fast_f32(F x) {
+#if defined(__FMA__)
+  F k, r, invc, logc;
+  if constexpr (kUnit) {
+    log_table_reduce_f32<true>(x * splat<F>(8388608.0f), k, r, invc, logc);  // 2^23 x: exact
+    return log_table_combine_f32<false>(k, r, logc, r);
+  }
+  const auto tiny = x < splat<F>(1.17549435e-38f);  // FLT_MIN: scale denormals by 2^23
+  log_table_reduce_f32<false>(select(tiny, x * splat<F>(8388608.0f), x), k, r, invc, logc);
+  k = k - select(tiny, splat<F>(23), splat<F>(0));
+  const F result = log_table_combine_f32<false>(k, r, logc, r);
+#else
   const auto tiny = x < splat<F>(1.17549435e-38f);  // FLT_MIN: scale denormals by 2^23
   const F xs = select(tiny, x * splat<F>(8388608.0f), x);
   F k, m;
@@ -595,18 +690,39 @@ inline F log_fast_f32(F x) {
   k = k - select(tiny, splat<F>(23), splat<F>(0));
   const F result = log_combine_fast_f32(k, m - splat<F>(1), splat<F>(0));
   if constexpr (kUnit) return select(x == splat<F>(0), splat<F>(-__builtin_inff()), result);
+#endif
   return log_specials_f32(x, result, 0.0f);
 }
 
 // log1p(x) for the losses: log(u) + c / u with u = 1 + x rounded and c the
-// rounding (Fast2Sum, larger first). < 1 ulp; tiny x exact, -0 kept;
-// -1 -> -inf; x < -1 -> NaN, +inf -> +inf unless kUnit (x in [-1, 0], or the
-// result unused).
+// rounding (Fast2Sum, larger first): < 1 ulp on baseline, < 2 ulp on the
+// FMA levels; tiny x exact, -0 kept, -1 -> -inf, x < -1 -> NaN,
+// +inf -> +inf. kUnit: the caller knows x is in [-1, 0] and clamps the
+// result at -100 (BCE's log1p(-x)): log1p(-1) is -inf or below -103, and
+// the sign of a zero result is unspecified.
 template <bool kUnit = false, class F>
 inline F log1p_fast_f32(F x) {
   const F one = splat<F>(1);
   const F u = one + x;
   const F c = kUnit ? x - (u - one) : select(x > one, one - (u - x), x - (u - one));
+#if defined(__FMA__)
+  F k, r, invc, logc, ck;
+  if constexpr (kUnit) {
+    // u = 1 + x in [0, 1], scaled by 2^23 (u = 0 -> k = -149); c is 0
+    // unless u >= 1/2 (Sterbenz), so 2^-k is 1 or 2 where it matters, and
+    // the 2^23 goes into c (invc is the scaled table's).
+    log_table_reduce_f32<true>(u * splat<F>(8388608.0f), k, r, invc, logc);
+    ck = c * select(k < splat<F>(0), splat<F>(16777216.0f), splat<F>(8388608.0f));
+  } else {
+    log_table_reduce_f32<false>(u, k, r, invc, logc);  // u >= 2^-24 or 0 (then c = 0)
+    const F kc = select(k > splat<F>(100), splat<F>(100), k);  // 2^-k below 2^-100: d is nothing
+    ck = c * pow2i<F>(shifted_int(splat<F>(kShifterF) - kc));
+  }
+  // 1 + x = 2^k (z + c 2^-k): r = (z + c 2^-k) invc - 1, rounded once more.
+  r = fmadd(ck, invc, r);
+  const F result = log_table_combine_f32<false>(k, r, logc, r);
+  if constexpr (kUnit) return result;
+#else
   F k, m;
   frexp_sqrt2_f32(u, k, m);
   const F result = log_combine_fast_f32(k, m - one, c / u);  // c = 0 where u is tiny
@@ -614,6 +730,7 @@ inline F log1p_fast_f32(F x) {
     const F r = select(u == splat<F>(0), splat<F>(-__builtin_inff()), result);
     return select(x == splat<F>(0), x, r);
   }
+#endif
   return select(x == splat<F>(0), x, log_specials_f32(x, result, -1.0f));  // keeps -0
 }
 
@@ -740,16 +857,19 @@ inline V loss_exp(V x) {
   else return exp(x);
 }
 
-// log(x): float32 < 1 ulp. kUnit: x is in [0, 1] (or the result is not
-// used): NaN, +inf and x < 0 give unspecified values.
+// log(x): float32 < 2 ulp (< 1 on baseline). kUnit: x is in [0, 1] and the
+// caller clamps at -100 (or does not use the result): log(+-0) is -inf or
+// below -103; NaN, +inf and x < 0 give unspecified values.
 template <bool kUnit = false, class V>
 inline V loss_log(V x) {
   if constexpr (kIsF32<V>) return math_detail::log_fast_f32<kUnit>(x);
   else return log(x);
 }
 
-// log1p(x): float32 < 1 ulp. kUnit: x is in [-1, 0] (or the result is not
-// used): NaN, +inf and x outside give unspecified values.
+// log1p(x): float32 < 2 ulp (< 1 on baseline). kUnit: x is in [-1, 0] and
+// the caller clamps at -100 (or does not use the result): log1p(-1) is -inf
+// or below -103, a zero result's sign is unspecified; NaN, +inf and x
+// outside give unspecified values.
 template <bool kUnit = false, class V>
 inline V loss_log1p(V x) {
   if constexpr (kIsF32<V>) return math_detail::log1p_fast_f32<kUnit>(x);

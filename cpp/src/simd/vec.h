@@ -146,6 +146,29 @@ inline VecF fmadd(VecF a, VecF b, VecF c) {
 #endif
 }
 
+// a > b ? a : b, as one maxps/maxpd (the generic select is a compare and a
+// blend): b when either is NaN or both are zeros.
+inline float max_or_second(float a, float b) { return a > b ? a : b; }
+inline double max_or_second(double a, double b) { return a > b ? a : b; }
+inline VecF max_or_second(VecF a, VecF b) {
+#if defined(__AVX512F__)
+  return _mm512_max_ps(a, b);
+#elif defined(__AVX__)
+  return _mm256_max_ps(a, b);
+#else
+  return _mm_max_ps(a, b);
+#endif
+}
+inline VecD max_or_second(VecD a, VecD b) {
+#if defined(__AVX512F__)
+  return _mm512_max_pd(a, b);
+#elif defined(__AVX__)
+  return _mm256_max_pd(a, b);
+#else
+  return _mm_max_pd(a, b);
+#endif
+}
+
 // sign as torch's: 1, -1, or 0 for +-0 and NaN.
 template <class V>
 inline V sign(V x) {
