@@ -9,14 +9,14 @@ namespace detail {
 // SoftplusFused/SigmoidFused: the two outputs of softplus_and_sigmoid; Loss*:
 // the losses' variants (loss_exp, loss_log, loss_log1p, loss_logistic).
 enum class MathFn : int { Exp, Expm1, Log, Log1p, Softplus, LogSigmoid, Sigmoid, SoftplusFused, SigmoidFused,
-                          LossExp, LossLog, LossLog1p, LossSoftplus, LossSigmoid };
+                          LossExp, LossLog, LossLog1p, LossSoftplus, LossSigmoid, Tanh };
 
 // Python-facing names, in MathFn order.
 constexpr const char* kMathFnNames[] = {"exp", "expm1", "log", "log1p", "softplus", "log_sigmoid", "sigmoid",
                                            "softplus_fused", "sigmoid_fused", "loss_exp", "loss_log",
-                                           "loss_log1p", "loss_softplus", "loss_sigmoid"};
+                                           "loss_log1p", "loss_softplus", "loss_sigmoid", "tanh"};
 constexpr int kNumMathFns = sizeof(kMathFnNames) / sizeof(kMathFnNames[0]);
-static_assert(kNumMathFns == static_cast<int>(MathFn::LossSigmoid) + 1, "one name per MathFn");
+static_assert(kNumMathFns == static_cast<int>(MathFn::Tanh) + 1, "one name per MathFn");
 
 }  // namespace detail
 }  // namespace fastloss
