@@ -835,8 +835,9 @@ def _cap_and_z(x, z_loss, softcap):
     _check_real("softcap", softcap)
     if not (softcap > 0 and math.isfinite(softcap)):
         raise ValueError(f"softcap: must be a finite number > 0 or None (got {softcap})")
-    t = np.tanh(x / softcap)
-    return softcap * t, 1.0 - t * t, float(z_loss)
+    u = x / softcap
+    e = np.exp(-2 * np.abs(u))
+    return softcap * np.tanh(u), 4 * e / (1 + e) ** 2, float(z_loss)  # 1 - tanh^2 without cancellation
 
 
 def _row_logsumexp(x):
