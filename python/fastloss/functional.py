@@ -1535,7 +1535,7 @@ def _INT_RANGE(dtype, value):
 
 def _softmax_focal_torch(torch, input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100,
                          reduction="mean"):
-    """Keras' CategoricalFocalCrossentropy formula (one-hot labels, no clipping) with torch's weight and ignore_index."""
+    """Keras' CategoricalFocalCrossentropy (one-hot labels, no clipping), torch's weight and ignore_index."""
     axis = 0 if input.dim() == 1 else 1
     valid = target != ignore_index
     y = torch.where(valid, target, 0)
