@@ -333,6 +333,8 @@ BAD = [
     ({"targets": np.array([[1, 0], [3, 3]])}, IndexError, "targets"),  # label == blank
     ({"targets": np.array([[1, 2]])}, ValueError, "targets"),  # batch mismatch
     ({"targets": np.array([1, 2, 3, 3])}, ValueError, "targets"),  # concatenated: 4 labels, lengths add to 3
+    # concatenated: lengths whose int64 sum wraps
+    ({"targets": np.array([1, 2, 3]), "target_lengths": np.array([2**62, 2**62])}, ValueError, "target_lengths"),
     ({"targets": np.array([[1.0, 2.0], [3.0, 3.0]])}, TypeError, "targets"),
     ({"targets": np.zeros((2, 2, 1), np.int64)}, ValueError, "targets"),
     ({"log_probs": np.zeros((5, 2, 4), np.int64)}, TypeError, "log_probs"),

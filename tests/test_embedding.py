@@ -161,6 +161,30 @@ def test_issue_example(dtype, swap):
     assert float(reference.triplet_margin_loss(a, a, n)) == pytest.approx(0.5000027320, abs=1e-10)
 
 
+@pytest.mark.parametrize("name", ["triplet_margin_loss", "triplet_margin_with_distance_loss"])
+@pytest.mark.parametrize("margin", [float("nan"), float("inf"), 0.0, -1.0])
+def test_margin_as_torch(name, margin):
+    """torch refuses ``margin <= 0`` only: NaN passes (NaN loss, zero
+    gradients, its clamp's mask being false) and inf gives inf."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a, p, n = (rng.standard_normal((4, 3)) for _ in range(3))
+    ts = [torch.tensor(x, requires_grad=True) for x in (a, p, n)]
+    try:
+        want = getattr(torch.nn.functional, name)(*ts, margin=margin)
+    except ValueError:
+        for fn in (getattr(fastloss, name), getattr(reference, name)):
+            with pytest.raises(ValueError, match="margin"):
+                fn(a, p, n, margin=margin)
+        return
+    want.backward()
+    value, grads = getattr(fastloss, f"{name}_value_and_grad")(a, p, n, margin=margin)
+    np.testing.assert_array_equal(value, want.item())
+    np.testing.assert_array_equal(getattr(reference, name)(a, p, n, margin=margin), want.item())
+    for g, t in zip(grads, ts):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 # ----------------------------------------------------------- the distances
 
 DISTANCE_SHAPES = [((5, 7), (5, 7)), ((7,), (7,)), ((3, 4, 6), (4, 6)), ((5, 7), (1, 7)), ((), ()),
@@ -313,6 +337,10 @@ def test_with_python_distance():
             fn(a, p, n, distance_function=l1)
     with pytest.raises(NotImplementedError, match="backward"):
         fastloss.nn.TripletMarginWithDistanceLoss(distance_function=l1).backward(a, p, n)
+    with pytest.raises(ValueError, match="distance_function"):
+        fastloss.triplet_margin_with_distance_loss(a, p, n, distance_function=lambda x1, x2: "far")
+    with pytest.raises(TypeError, match="distance_function"):
+        fastloss.triplet_margin_with_distance_loss(a, p, n, distance_function=lambda x1, x2: {"d": 1})
 
     def l1_backward(x1, x2, g):
         s = np.sign(x1 - x2) * g[..., None]

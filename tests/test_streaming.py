@@ -150,6 +150,10 @@ def test_bad_use_raises():
         fastloss.Accumulator.from_state({**a.state(), "version": 99})
     with pytest.raises(ValueError, match="state"):
         fastloss.Accumulator.from_state({"version": 1, "name": "l1_loss"})
+    for key, bad in [("total", ("a", 0.0, 0.0)), ("total", (0.0, 0.0)), ("denominator", None), ("updates", "x"),
+                     ("updates", -1), ("dtype", "int8"), ("options", []), ("name", 3)]:
+        with pytest.raises(ValueError, match=f"state: malformed.*{key}"):
+            fastloss.Accumulator.from_state({**a.state(), key: bad})
     # A failed update leaves the accumulator as it was.
     c = fastloss.Accumulator("mse_loss").update(np.ones(3), np.zeros(3))
     with pytest.raises(ValueError):

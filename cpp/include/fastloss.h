@@ -20,10 +20,24 @@
  * 0 .. fastloss_loss_count() - 1 with fastloss_loss_info(). A loss reads
  * `inputs` arrays (in torch's argument order), optionally a per-element
  * weight, and writes `grads` gradients (d loss / d inputs[k] for its
- * differentiable inputs, in the order fastloss_loss_info's names give). */
+ * differentiable inputs, in the order fastloss_loss_info's names give).
+ *
+ * Row-wise losses (cross_entropy, nll_loss, the margin and embedding losses,
+ * the distances) have their own ids, calls and metadata (fastloss_rowwise_*
+ * below), and ctc_loss its own call (fastloss_ctc_*). Their call structs
+ * start with struct_size (set by their _init function): the library reads
+ * only the fields a caller's struct has, so these structs can grow at their
+ * end without a new ABI version.
+ *
+ * ABI version 1 covers all of this: the row-wise and CTC entry points and
+ * FASTLOSS_ERROR_INDEX were added to version 1 without changing any
+ * existing struct, function or status (a program built against the first
+ * header runs unchanged against this library; one that uses the new entry
+ * points needs a library that has them, which its dynamic linker checks). */
 #ifndef FASTLOSS_H
 #define FASTLOSS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -40,7 +54,8 @@ typedef enum {
   FASTLOSS_OK = 0,
   FASTLOSS_ERROR_INVALID_ARGUMENT = 1, /* shapes, ids, options, missing arrays */
   FASTLOSS_ERROR_VALUE = 2,            /* a value the loss refuses (e.g. BCE input outside [0, 1]) */
-  FASTLOSS_ERROR_INTERNAL = 3          /* out of memory or a bug: the message says */
+  FASTLOSS_ERROR_INTERNAL = 3,         /* out of memory or a bug: the message says */
+  FASTLOSS_ERROR_INDEX = 4             /* a class index or CTC label out of range (row-wise and CTC calls) */
 } fastloss_status;
 
 typedef enum { FASTLOSS_FLOAT32 = 0, FASTLOSS_FLOAT64 = 1 } fastloss_dtype;
@@ -103,6 +118,138 @@ fastloss_status fastloss_elementwise(int loss, int dtype, const fastloss_element
  * denominator in a want_grad call. */
 fastloss_status fastloss_reduce(int loss, int dtype, int reduction, const fastloss_elementwise_call* call,
                                 double* value);
+
+/* ---- Row-wise losses: a reduction along one axis for every position of the
+ * others (the class axis of cross_entropy, nll_loss,
+ * multilabel_soft_margin_loss, multi_margin_loss, multilabel_margin_loss;
+ * the feature axis of cosine_embedding_loss, triplet_margin_loss,
+ * triplet_margin_with_distance_loss (its built-in cosine_distance; its
+ * pairwise_distance is triplet_margin_loss), pairwise_distance and
+ * cosine_distance). Ids: fastloss_rowwise_loss_id("cross_entropy"), or
+ * 0 .. fastloss_rowwise_loss_count() - 1.
+ *
+ * Every array is a cube (outer, classes, inner) of element strides: torch's
+ * (N, C, d1..dk) input is outer = N, classes = C, inner = d1 * ... * dk (the
+ * caller merges d1..dk into one strided axis); (N, C) has inner = 1, an
+ * unbatched (C) outer = 1. The feature-axis losses take (rows, features, 1).
+ * A row is the `classes` elements at one (n, s); rows are numbered
+ * r = n * inner + s. Per-row arrays (class-index targets, loss_out,
+ * grad_output, cosine_embedding_loss's +-1 target) use strides[0] and
+ * strides[2] (strides[1] is not read); the class weight uses strides[1]. */
+#define FASTLOSS_MAX_ROW_INPUTS 3
+#define FASTLOSS_MAX_ROW_OPTIONS 8
+
+/* What a loss's target holds (fastloss_rowwise_loss_info). */
+typedef enum {
+  FASTLOSS_TARGET_NONE = 0,      /* no target (the distances, triplets) */
+  FASTLOSS_TARGET_INDEX = 1,     /* a class index per row, any integer width */
+  FASTLOSS_TARGET_INDEX_ROWS = 2,/* a row of class indices per row (-1 ends a row's list) */
+  FASTLOSS_TARGET_FLOAT = 3,     /* a float row (multilabel targets) or a float per row (cosine_embedding_loss) */
+  FASTLOSS_TARGET_INDEX_OR_FLOAT = 4 /* either: cross_entropy's class indices or probabilities */
+} fastloss_target_kind;
+
+/* Element type of a row-wise call's target: the call's float dtype, or an
+ * integer of any width, read as it is. */
+typedef enum {
+  FASTLOSS_ELEMENT_FLOAT = 0,
+  FASTLOSS_ELEMENT_INT8 = 1,
+  FASTLOSS_ELEMENT_INT16 = 2,
+  FASTLOSS_ELEMENT_INT32 = 3,
+  FASTLOSS_ELEMENT_INT64 = 4,
+  FASTLOSS_ELEMENT_UINT8 = 5,
+  FASTLOSS_ELEMENT_UINT16 = 6,
+  FASTLOSS_ELEMENT_UINT32 = 7,
+  FASTLOSS_ELEMENT_UINT64 = 8
+} fastloss_element_type;
+
+typedef struct {
+  void* data; /* NULL: absent */
+  int64_t strides[3];
+} fastloss_row_array;
+
+typedef struct {
+  int64_t struct_size; /* sizeof(fastloss_rowwise_call): set by fastloss_rowwise_call_init */
+  int64_t outer, classes, inner;
+  fastloss_row_array inputs[FASTLOSS_MAX_ROW_INPUTS]; /* the loss's float row operands, torch's order */
+  fastloss_row_array grads[FASTLOSS_MAX_ROW_INPUTS];  /* d loss / d inputs[k]: every one present when want_grad */
+  fastloss_row_array target;                          /* fastloss_rowwise_loss_info's target kind says what */
+  int32_t target_type;                                /* a fastloss_element_type */
+  fastloss_row_array weight;      /* per class (strides[1]); absent: 1 (losses with class weights only) */
+  fastloss_row_array grad_output; /* per row; absent: 1 */
+  fastloss_row_array loss_out;    /* per row: each row's loss (reduction NONE with want_value: required) */
+  int32_t reduction;              /* a fastloss_reduction */
+  int32_t want_value, want_grad;
+  double grad_scale; /* multiplies every gradient element (the upstream gradient of a reduced loss) */
+  /* The loss's options in fastloss_rowwise_loss_info's order (flags 0/1,
+   * ignore_index an integer); _init fills torch's defaults, and
+   * fastloss_rowwise_option gives an option's index by name. */
+  double options[FASTLOSS_MAX_ROW_OPTIONS];
+} fastloss_rowwise_call;
+
+int fastloss_rowwise_loss_count(void);
+/* The row-wise id of a loss by its functional name, or -1. */
+int fastloss_rowwise_loss_id(const char* name);
+/* Name, number of float row operands, of gradients, the target kind
+ * (fastloss_target_kind) and the option names (space separated) of loss `id`. */
+fastloss_status fastloss_rowwise_loss_info(int id, const char** name, int* inputs, int* grads, int* target_kind,
+                                           const char** options);
+/* The index in options[] of the loss's option `name`, or -1. */
+int fastloss_rowwise_option(int id, const char* name);
+/* Fills `call` for loss `id`: struct_size, no arrays, inner 1, reduction
+ * MEAN, want_value, grad_scale 1, target_type INT64, the loss's defaults. */
+fastloss_status fastloss_rowwise_call_init(int id, fastloss_rowwise_call* call);
+
+/* Runs a row-wise loss and writes the reduced loss to *value (may be NULL):
+ * MEAN divides by what torch divides by (the summed class weights of the
+ * counted rows for cross_entropy/nll_loss class indices; the row count
+ * otherwise; NaN when nothing counts), SUM adds the rows, NONE writes
+ * loss_out and *value = 0. Gradients (want_grad) are of the reduced loss,
+ * times grad_output and grad_scale. Everything is checked before anything is
+ * written: shapes, options (as the Python functions check them), every
+ * class index of the target (FASTLOSS_ERROR_INDEX naming the first out of
+ * range, ignore_index excepted). */
+fastloss_status fastloss_rowwise(int loss, int dtype, const fastloss_rowwise_call* call, double* value);
+
+/* ---- CTC loss (torch.nn.functional.ctc_loss, torch 2.13), with a caller-owned
+ * workspace (fastloss_ctc_workspace_size). log_probs[t, n, c] at
+ * log_probs + t * strides[0] + n * strides[1] + c * strides[2] (elements);
+ * labels int64, padded (padded_length = S >= 0: sample n's labels start at
+ * n * S) or concatenated (padded_length < 0: the lengths add up to
+ * target_count). */
+typedef struct {
+  int64_t struct_size; /* sizeof(fastloss_ctc_call): set by fastloss_ctc_call_init */
+  int64_t max_time, batch, classes;
+  const void* log_probs; /* the call's dtype */
+  int64_t log_probs_strides[3];
+  const int64_t* targets;
+  int64_t target_count; /* elements readable at targets */
+  int64_t padded_length;
+  const int64_t* input_lengths;  /* batch values in [0, max_time] */
+  const int64_t* target_lengths; /* batch values (<= padded_length when padded) */
+  int64_t blank;                 /* in [0, classes); no label may equal it */
+  int32_t reduction;             /* MEAN: each loss / max(target length, 1), then the batch mean */
+  int32_t zero_infinity;         /* infinite losses (and their gradients) become 0 */
+  void* losses;                  /* optional: per-sample losses, the call's dtype, at losses + n * losses_stride */
+  int64_t losses_stride;
+  void* grad; /* optional: d loss / d log_probs, the call's dtype, every (T, N, C) element written */
+  int64_t grad_strides[3];
+  int32_t exact; /* 1: the true derivative -gamma; 0: torch's exp(log_probs) - gamma */
+  const double* grad_output; /* NULL: 1; else one value (MEAN/SUM) or batch values at n * grad_output_stride (NONE) */
+  int64_t grad_output_stride;
+} fastloss_ctc_call;
+
+/* Fills `call`: struct_size, no arrays, padded_length -1, losses_stride 1,
+ * reduction MEAN, blank 0. */
+void fastloss_ctc_call_init(fastloss_ctc_call* call);
+/* Bytes of workspace a call with these sizes needs on up to `threads`
+ * threads (max_target_length: the largest target length, or S). */
+fastloss_status fastloss_ctc_workspace_size(int64_t max_time, int64_t batch, int64_t max_target_length,
+                                            int want_grad, int threads, size_t* bytes);
+/* Runs the CTC loss; *value (may be NULL) gets the reduced loss (NONE: the
+ * sum of the per-sample losses). Labels out of range or equal to blank:
+ * FASTLOSS_ERROR_INDEX; everything is checked before anything is written. */
+fastloss_status fastloss_ctc_loss(int dtype, const fastloss_ctc_call* call, void* workspace, size_t workspace_bytes,
+                                  double* value);
 
 /* Threads (clamped to [1, 4 x the CPUs this process may use]). */
 void fastloss_set_num_threads(int n);

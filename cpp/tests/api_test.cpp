@@ -21,6 +21,8 @@
 #include "fastloss.h"  // the C ABI
 #include "fastloss/ctc.h"
 #include "fastloss/fastloss.h"
+#include "fastloss/options.h"
+#include "fastloss/typed.h"
 
 namespace {
 
@@ -626,6 +628,404 @@ void check_ctc(const std::vector<std::string>& levels) {
   fastloss::set_num_threads(threads_before);
 }
 
+
+// ---- Row-wise losses through the checked entry points (fastloss::row_loss,
+// fastloss/typed.h, the C ABI's fastloss_rowwise): for every loss of the
+// table, the same bits whatever the operands' layout (class axis reversed,
+// rows spaced out), the thread count or the door (typed C++, RowwiseCall,
+// C); options and class indices checked before anything is written.
+template <class T>
+struct RowResult {
+  double mean = 0, sum = 0;
+  std::vector<T> none;
+  std::vector<std::vector<T>> grads;
+};
+
+template <class T>
+bool same_row(const RowResult<T>& a, const RowResult<T>& b) {
+  bool ok = same_bits(a.mean, b.mean) && same_bits(a.sum, b.sum) && same_bits(a.none, b.none);
+  for (size_t k = 0; k < a.grads.size(); ++k) ok = ok && same_bits(a.grads[k], b.grads[k]);
+  return ok;
+}
+
+// Operand k of a row-wise problem at (n, c, s), and a valid target.
+double row_value(int k, int64_t n, int64_t c, int64_t s) { return 4 * value_of(k, n * 131 + s, c, false) - 2; }
+int64_t row_index(int64_t n, int64_t s, int64_t classes) { return (n * 7 + s * 3 + 1) % classes; }
+
+// Runs loss `id` on (outer, classes, inner) operands stored contiguously
+// (spread = false) or with the class axis reversed and every other row
+// (spread = true), through fastloss::row_loss (c_abi = false) or the C ABI.
+template <class T>
+RowResult<T> run_row(int id, int64_t outer, int64_t classes, int64_t inner, bool spread, bool c_abi) {
+  const auto loss = static_cast<fastloss::RowLoss>(id);
+  const fastloss::RowLossInfo& info = fastloss::row_loss_info(loss);
+  const auto dtype = sizeof(T) == 4 ? fastloss::DType::Float32 : fastloss::DType::Float64;
+  const int64_t C = classes, S = inner;
+  // Element (n, c, s) at origin + n * s0 + c * s1 + s * s2.
+  const int64_t s2 = 1, s1 = spread ? -S : S, s0 = spread ? 2 * C * S : C * S;
+  const size_t span = static_cast<size_t>(std::max<int64_t>(1, (spread ? 2 : 1) * outer * C * S));
+  const int64_t origin = spread ? (C - 1) * S : 0;
+  auto cube = [&](std::vector<T>& buf) {
+    buf.assign(span, T(0));
+    fastloss::RowArray a;
+    a.data = buf.data() + origin;
+    a.strides[0] = s0;
+    a.strides[1] = s1;
+    a.strides[2] = s2;
+    return a;
+  };
+  auto at = [&](int64_t n, int64_t c, int64_t s) { return static_cast<size_t>(origin + n * s0 + c * s1 + s * s2); };
+  const bool feature = info.inputs > 1 || info.target == fastloss::RowTarget::None;
+  std::vector<T> in[fastloss::kMaxRowInputs], grads[fastloss::kMaxRowInputs], ftarget, weight(static_cast<size_t>(C));
+  std::vector<int64_t> itarget(static_cast<size_t>(std::max<int64_t>(1, outer * C * S)), -1);
+  fastloss::RowwiseCall call;
+  call.outer = outer;
+  call.classes = C;
+  call.inner = S;
+  for (int k = 0; k < info.inputs; ++k) {
+    call.inputs[k] = cube(in[k]);
+    call.grads[k] = cube(grads[k]);
+    for (int64_t n = 0; n < outer; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t s = 0; s < S; ++s) in[k][at(n, c, s)] = static_cast<T>(row_value(k, n, c, s));
+  }
+  switch (info.target) {
+    case fastloss::RowTarget::Index:
+    case fastloss::RowTarget::IndexOrFloat:  // class indices, per row (n, s) at n * S + s
+      for (int64_t r = 0; r < outer * S; ++r) itarget[static_cast<size_t>(r)] = row_index(r / S, r % S, C);
+      call.target.data = itarget.data();
+      call.target.strides[0] = S;
+      call.target.strides[2] = 1;
+      break;
+    case fastloss::RowTarget::IndexRows:  // up to three classes a row, then -1
+      for (int64_t n = 0; n < outer; ++n)
+        for (int64_t j = 0; j < std::min<int64_t>(C, 1 + n % 3); ++j)
+          itarget[static_cast<size_t>(n * C + j)] = row_index(n, j, C);
+      call.target.data = itarget.data();
+      call.target.strides[0] = C;
+      call.target.strides[1] = 1;
+      break;
+    case fastloss::RowTarget::Float:
+      if (feature) {  // one +-1 per row
+        ftarget.resize(static_cast<size_t>(std::max<int64_t>(1, outer)));
+        for (int64_t n = 0; n < outer; ++n) ftarget[static_cast<size_t>(n)] = n % 3 == 0 ? T(-1) : T(1);
+        call.target.data = ftarget.data();
+        call.target.strides[0] = 1;
+      } else {
+        call.target = cube(ftarget);
+        for (int64_t n = 0; n < outer; ++n)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t s = 0; s < S; ++s) ftarget[at(n, c, s)] = static_cast<T>(value_of(5, n, c * S + s, false));
+      }
+      call.target_type = fastloss::ElementType::Float;
+      break;
+    default:
+      break;
+  }
+  if (!feature && info.target != fastloss::RowTarget::IndexRows) {
+    for (int64_t c = 0; c < C; ++c) weight[static_cast<size_t>(c)] = static_cast<T>(0.5 + value_of(6, 0, c, false));
+    call.weight.data = weight.data();
+    call.weight.strides[1] = 1;
+  }
+  fastloss::row_option_defaults(loss, call.options);
+  RowResult<T> r;
+  std::vector<T> none(static_cast<size_t>(std::max<int64_t>(1, outer * S)), T(-7));
+  auto go = [&](fastloss::Reduction reduction, bool grad) {
+    fastloss::RowwiseCall c = call;
+    c.reduction = reduction;
+    c.want_grad = grad;
+    if (!grad)
+      for (auto& g : c.grads) g = fastloss::RowArray{};
+    if (reduction == fastloss::Reduction::None) {
+      c.loss_out.data = none.data();
+      c.loss_out.strides[0] = S;
+      c.loss_out.strides[2] = 1;
+    }
+    if (!c_abi) return fastloss::row_loss(loss, dtype, c);
+    fastloss_rowwise_call cc;
+    fastloss_rowwise_call_init(id, &cc);
+    cc.outer = c.outer;
+    cc.classes = c.classes;
+    cc.inner = c.inner;
+    auto copy = [](const fastloss::RowArray& a, fastloss_row_array& b) {
+      b.data = a.data;
+      std::memcpy(b.strides, a.strides, sizeof b.strides);
+    };
+    for (int k = 0; k < fastloss::kMaxRowInputs; ++k) {
+      copy(c.inputs[k], cc.inputs[k]);
+      copy(c.grads[k], cc.grads[k]);
+    }
+    copy(c.target, cc.target);
+    cc.target_type = static_cast<int>(c.target_type);
+    copy(c.weight, cc.weight);
+    copy(c.loss_out, cc.loss_out);
+    cc.reduction = static_cast<int>(reduction);
+    cc.want_grad = grad;
+    double value = 0;
+    const fastloss_status status = fastloss_rowwise(id, static_cast<int>(dtype), &cc, &value);
+    expect(status == FASTLOSS_OK, std::string("C: fastloss_rowwise ") + info.name + ": " + fastloss_last_error());
+    return value;
+  };
+  r.mean = go(fastloss::Reduction::Mean, true);
+  r.sum = go(fastloss::Reduction::Sum, false);
+  go(fastloss::Reduction::None, false);
+  r.none = none;
+  for (int k = 0; k < info.inputs; ++k) {
+    std::vector<T> g;
+    for (int64_t n = 0; n < outer; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t s = 0; s < S; ++s) g.push_back(grads[k][at(n, c, s)]);
+    r.grads.push_back(g);
+  }
+  return r;
+}
+
+template <class T>
+void check_row_loss(int id) {
+  const fastloss::RowLossInfo& info = fastloss::row_loss_info(static_cast<fastloss::RowLoss>(id));
+  const bool feature = info.inputs > 1 || info.target == fastloss::RowTarget::None;
+  const struct {
+    int64_t outer, classes, inner;
+  } shapes[] = {{1, 1, 1}, {3, 7, 1}, {5, 33, 4}, {2, 1500, 1}, {600, 40, 1}, {0, 5, 1}, {4, 0, 1}};
+  for (const auto& sh : shapes) {
+    const int64_t inner = feature ? 1 : sh.inner;
+    if (sh.classes == 0 && info.target != fastloss::RowTarget::None && info.target != fastloss::RowTarget::Float)
+      continue;  // no class index fits zero classes
+    const std::string what = std::string(info.name) + (sizeof(T) == 4 ? " f32 " : " f64 ") +
+                             std::to_string(sh.outer) + "x" + std::to_string(sh.classes) + "x" +
+                             std::to_string(inner);
+    fastloss::set_num_threads(1);
+    const RowResult<T> base = run_row<T>(id, sh.outer, sh.classes, inner, false, false);
+    if (sh.outer * inner > 0 && sh.classes > 0) {  // (a mean over no classes is NaN, as torch)
+      expect(std::isfinite(base.sum), what + ": finite sum");
+      double sum = 0;
+      for (T v : base.none) sum += static_cast<double>(v);
+      expect(std::fabs(sum - base.sum) <= (sizeof(T) == 4 ? 1e-4 : 1e-10) * (1 + std::fabs(base.sum)),
+             what + ": none adds up to sum");
+    }
+    expect(same_row(run_row<T>(id, sh.outer, sh.classes, inner, true, false), base), what + ": strided layout");
+    expect(same_row(run_row<T>(id, sh.outer, sh.classes, inner, false, true), base), what + ": through the C ABI");
+    fastloss::set_num_threads(3);
+    expect(same_row(run_row<T>(id, sh.outer, sh.classes, inner, true, true), base), what + ": 3 threads, C, strided");
+  }
+  fastloss::set_num_threads(2);
+}
+
+// The typed API: the same bits as the RowwiseCall it builds, torch's
+// defaults, and its checks (std::invalid_argument / std::out_of_range,
+// nothing written).
+void check_typed_api() {
+  const fastloss::CrossEntropyOptions ce;
+  const fastloss::TripletMarginOptions tm;
+  const fastloss::CtcOptions ctc;
+  expect(ce.ignore_index == -100 && ce.label_smoothing == 0 && ce.reduction == fastloss::Reduction::Mean &&
+             tm.margin == 1 && tm.p == 2 && tm.eps == 1e-6 && !tm.swap && ctc.blank == 0 && !ctc.zero_infinity,
+         "typed: torch's defaults");
+  const int64_t N = 6, C = 5, H = 3;
+  std::vector<double> x(static_cast<size_t>(N * C * H)), w(static_cast<size_t>(C), 1.5);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = row_value(0, 0, static_cast<int64_t>(i), 0);
+  std::vector<int8_t> y(static_cast<size_t>(N * H));
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int8_t>(i % C);
+  y[4] = -100;
+  fastloss::CrossEntropyOptions o;
+  o.label_smoothing = 0.25;
+  std::vector<double> g(x.size()), g2(x.size());
+  fastloss::Outputs<double> out;
+  out.grads[0] = g.data();
+  const double typed = fastloss::cross_entropy(x.data(), {N, C, H}, y.data(), o, w.data(), out);
+  fastloss::RowwiseCall call;
+  call.outer = N;
+  call.classes = C;
+  call.inner = H;
+  call.inputs[0] = {x.data(), {C * H, H, 1}};
+  call.grads[0] = {g2.data(), {C * H, H, 1}};
+  call.target = {y.data(), {H, 0, 1}};
+  call.target_type = fastloss::ElementType::Int8;
+  call.weight = {w.data(), {0, 1, 0}};
+  call.want_grad = true;
+  o.store(call.options);
+  const double raw = fastloss::row_loss(fastloss::RowLoss::CrossEntropy, fastloss::DType::Float64, call);
+  expect(same_bits(typed, raw) && same_bits(g, g2), "typed cross_entropy: the bits of its RowwiseCall");
+  expect(std::isfinite(typed) && typed > 0, "typed cross_entropy: a finite loss");
+
+  struct Bad {
+    const char* what;
+    bool index;  // std::out_of_range (else std::invalid_argument)
+    void (*call)(double* grad);
+  } bad[] = {
+      {"class index out of range", true,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int32_t y[2] = {1, 3};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::cross_entropy(x, {2, 3}, y, {}, nullptr, out);
+       }},
+      {"negative class index (no ignore_index)", true,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int64_t y[2] = {1, -100};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::multi_margin_loss(x, {2, 3}, y, {}, nullptr, out);
+       }},
+      {"label_smoothing > 1", false,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int64_t y[2] = {1, 2};
+         fastloss::CrossEntropyOptions o;
+         o.label_smoothing = 1.5;
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::cross_entropy(x, {2, 3}, y, o, nullptr, out);
+       }},
+      {"multi_margin p = 3", false,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int64_t y[2] = {1, 2};
+         fastloss::MultiMarginOptions o;
+         o.p = 3;
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::multi_margin_loss(x, {2, 3}, y, o, nullptr, out);
+       }},
+      {"triplet margin 0", false,
+       [](double* grad) {
+         const double a[6] = {0};
+         fastloss::TripletMarginOptions o;
+         o.margin = 0;
+         fastloss::Outputs<double> out;
+         out.grads[0] = out.grads[1] = out.grads[2] = grad;
+         fastloss::triplet_margin_loss(a, a, a, {2, 3}, o, out);
+       }},
+      {"cosine_embedding target 0", false,
+       [](double* grad) {
+         const double a[6] = {1, 1, 1, 1, 1, 1}, t[2] = {1, 0};
+         fastloss::Outputs<double> out;
+         out.grads[0] = out.grads[1] = grad;
+         fastloss::cosine_embedding_loss(a, a, {2, 3}, t, {}, out);
+       }},
+      {"a weight for multilabel_margin_loss's row (none)", false,
+       [](double* grad) {
+         const double x[6] = {0}, w[3] = {1, 1, 1};
+         const int64_t y[6] = {0, -1, -1, 1, -1, -1};
+         fastloss::RowwiseCall c;
+         c.outer = 2;
+         c.classes = 3;
+         c.inputs[0] = {const_cast<double*>(x), {3, 1, 0}};
+         c.grads[0] = {grad, {3, 1, 0}};
+         c.want_grad = true;
+         c.target = {const_cast<int64_t*>(y), {3, 1, 0}};
+         c.weight = {const_cast<double*>(w), {0, 1, 0}};
+         fastloss::row_loss(fastloss::RowLoss::MultilabelMargin, fastloss::DType::Float64, c);
+       }},
+      {"a row of indices with 3 of 3 classes", true,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int64_t y[6] = {0, -1, -1, 1, 3, -1};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::multilabel_margin_loss(x, {2, 3}, y, {}, out);
+       }},
+      {"a negative dimension", false,
+       [](double* grad) {
+         const double x[6] = {0};
+         const int64_t y[2] = {0, 1};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::nll_loss(x, {2, -3}, y, {}, nullptr, out);
+       }},
+      {"only some gradients", false,
+       [](double* grad) {
+         const double a[6] = {0};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::triplet_margin_loss(a, a, a, {2, 3}, {}, out);
+       }},
+      {"a CTC label equal to blank", true,
+       [](double* grad) {
+         const double lp[12] = {0};
+         const int64_t targets[2] = {1, 0}, il[1] = {4}, tl[1] = {2};
+         fastloss::Outputs<double> out;
+         out.grads[0] = grad;
+         fastloss::ctc_loss(lp, 4, 1, 3, targets, 2, il, tl, {}, out);
+       }},
+  };
+  for (const Bad& b : bad) {
+    double grad[12];
+    for (double& v : grad) v = -7;
+    bool threw = false;
+    try {
+      b.call(grad);
+    } catch (const std::out_of_range&) {
+      threw = b.index;
+    } catch (const std::invalid_argument&) {
+      threw = !b.index;
+    }
+    bool untouched = true;
+    for (double v : grad) untouched = untouched && v == -7;
+    expect(threw, std::string("typed: the right exception for ") + b.what);
+    expect(untouched, std::string("typed: nothing written for ") + b.what);
+  }
+  // The typed CTC equals the CtcCall it builds (workspace allocated inside).
+  const CtcProblem p;
+  std::vector<double> losses(static_cast<size_t>(p.N)), grad(p.lp.size());
+  fastloss::Outputs<double> co;
+  co.losses = losses.data();
+  co.grads[0] = grad.data();
+  fastloss::CtcOptions copt;
+  copt.blank = p.blank;
+  copt.reduction = fastloss::Reduction::Sum;
+  const double total = fastloss::ctc_loss(p.lp.data(), p.T, p.N, p.C, p.targets.data(), p.S, p.il.data(),
+                                          p.tl.data(), copt, co);
+  const CtcResult ref = run_ctc(p, fastloss::Reduction::Sum, false, false, false);
+  expect(same_bits(total, ref.total) && same_bits(losses, ref.losses) && same_bits(grad, ref.grad),
+         "typed ctc_loss: the bits of its CtcCall");
+  // The C ABI's CTC: the same bits, and its status codes.
+  fastloss_ctc_call cc;
+  fastloss_ctc_call_init(&cc);
+  cc.max_time = p.T;
+  cc.batch = p.N;
+  cc.classes = p.C;
+  cc.log_probs = p.lp.data();
+  cc.log_probs_strides[0] = p.N * p.C;
+  cc.log_probs_strides[1] = p.C;
+  cc.log_probs_strides[2] = 1;
+  cc.targets = p.targets.data();
+  cc.target_count = static_cast<int64_t>(p.targets.size());
+  cc.padded_length = p.S;
+  cc.input_lengths = p.il.data();
+  cc.target_lengths = p.tl.data();
+  cc.blank = p.blank;
+  cc.reduction = FASTLOSS_REDUCTION_SUM;
+  std::vector<double> closses(static_cast<size_t>(p.N)), cgrad(p.lp.size());
+  cc.losses = closses.data();
+  cc.grad = cgrad.data();
+  cc.grad_strides[0] = p.N * p.C;
+  cc.grad_strides[1] = p.C;
+  cc.grad_strides[2] = 1;
+  size_t bytes = 0;
+  expect(fastloss_ctc_workspace_size(p.T, p.N, p.S, 1, 4, &bytes) == FASTLOSS_OK && bytes > 0, "C: ctc workspace size");
+  std::vector<unsigned char> ws(bytes);
+  double value = 0;
+  expect(fastloss_ctc_loss(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value) == FASTLOSS_OK &&
+             same_bits(value, ref.total) && same_bits(closses, ref.losses) && same_bits(cgrad, ref.grad),
+         "C: fastloss_ctc_loss, the C++ bits");
+  std::vector<int64_t> wrong = p.targets;
+  wrong[0] = p.C;
+  cc.targets = wrong.data();
+  expect(fastloss_ctc_loss(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value) == FASTLOSS_ERROR_INDEX &&
+             std::strstr(fastloss_last_error(), "label") != nullptr,
+         "C: a CTC label out of range is FASTLOSS_ERROR_INDEX");
+  cc.targets = p.targets.data();
+  expect(fastloss_ctc_loss(FASTLOSS_FLOAT64, &cc, ws.data(), 16, &value) == FASTLOSS_ERROR_INVALID_ARGUMENT &&
+             std::strstr(fastloss_last_error(), "workspace") != nullptr,
+         "C: a short CTC workspace");
+  cc.struct_size = 8;
+  expect(fastloss_ctc_loss(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value) == FASTLOSS_ERROR_INVALID_ARGUMENT,
+         "C: a CTC struct from another version");
+}
+
 int main() {
   check_errors();
   check_concurrent_callers();
@@ -681,6 +1081,14 @@ int main() {
     }
   }
   check_ctc(levels);
+  check_typed_api();
+  for (const std::string& isa : levels) {
+    fastloss::select_isa(isa.c_str());
+    for (int id = 0; id < fastloss::kNumRowLosses; ++id) {
+      check_row_loss<float>(id);
+      check_row_loss<double>(id);
+    }
+  }
   expect(!fastloss::select_isa("no-such-isa"), "unknown isa rejected");
   std::printf("%s: %d failures\n", failures ? "FAIL" : "ok", failures);
   return failures == 0 ? 0 : 1;

@@ -1,7 +1,11 @@
 // fastloss from C++: binary cross entropy with logits over float64 arrays,
-// value and gradient in one pass, against the installed package.
+// value and gradient in one pass, then the typed API's cross entropy over
+// (N, C, H) float32 logits with int64 class indices, against the installed
+// package.
 #include <fastloss/fastloss.h>
+#include <fastloss/typed.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -35,6 +39,42 @@ int main() {
   const double g0 = (1.0 / (1.0 + std::exp(-x[0])) - t[0]) / static_cast<double>(n);
   std::printf("fastloss (%s): bce_with_logits = %.15g (expected %.15g), grad[0] = %.15g (expected %.15g)\n",
               fastloss::current_isa(), mean, expected, grad[0], g0);
+
+  {  // The typed API: cross entropy with label smoothing and class weights, mean and gradient in one pass.
+    const int64_t N = 2, C = 4, H = 3;
+    std::vector<float> logits(N * C * H), ce_grad(N * C * H);
+    for (size_t i = 0; i < logits.size(); ++i) logits[i] = static_cast<float>(std::sin(0.7 * static_cast<double>(i)));
+    const std::vector<int64_t> labels = {0, 3, 1, 2, -100, 1};  // (N, H); -100 is ignored
+    const std::vector<float> weight = {1.0f, 2.0f, 0.5f, 1.0f};
+    fastloss::CrossEntropyOptions options;  // torch's defaults
+    options.label_smoothing = 0.1;
+    fastloss::Outputs<float> out;
+    out.grads[0] = ce_grad.data();
+    const double ce = fastloss::cross_entropy(logits.data(), {N, C, H}, labels.data(), options, weight.data(), out);
+    // By hand: sum over counted rows of w[y] (1 - e) (-lp[y]) + (e / C) sum_c w[c] (-lp[c]), over sum of w[y].
+    double num = 0, den = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t y = labels[n * H + h];
+        if (y == -100) continue;
+        double m = -1e300, z = 0, smooth = 0;
+        for (int64_t c = 0; c < C; ++c) m = std::max(m, static_cast<double>(logits[(n * C + c) * H + h]));
+        for (int64_t c = 0; c < C; ++c) z += std::exp(logits[(n * C + c) * H + h] - m);
+        auto lp = [&](int64_t c) { return logits[(n * C + c) * H + h] - m - std::log(z); };
+        for (int64_t c = 0; c < C; ++c) smooth += weight[c] * -lp(c);
+        num += weight[y] * 0.9 * -lp(y) + 0.1 / C * smooth;
+        den += weight[y];
+      }
+    std::printf("typed cross_entropy = %.7g (expected %.7g)\n", ce, num / den);
+    if (std::fabs(ce - num / den) > 1e-5 * std::fabs(num / den)) return 1;
+    try {  // a class index out of range throws std::out_of_range naming it; nothing is written
+      const std::vector<int64_t> bad = {0, 4, 1, 2, 0, 1};
+      fastloss::cross_entropy(logits.data(), {N, C, H}, bad.data(), options, weight.data(), out);
+      return 1;
+    } catch (const std::out_of_range& e) {
+      std::printf("out_of_range: %s\n", e.what());
+    }
+  }
 
   try {  // bad arguments throw std::invalid_argument naming the field
     call.ndim = -1;

@@ -97,7 +97,13 @@ def evaluate(mode, grad_output, out, log_probs, targets, input_lengths, target_l
         padded = S
     elif tg.ndim == 1:
         tl = _lengths(target_lengths, "target_lengths", N, unbatched, None, None)
-        total = int(tl.sum())
+        # Each length is at most tg.size, so the int64 sum cannot wrap unless
+        # N * tg.size does; then Python's integers add them.
+        longest = int(tl.max(initial=0))
+        if longest > tg.size:
+            raise ValueError(f"target_lengths: a length of {longest} exceeds the {tg.size} concatenated labels "
+                             "in targets")
+        total = int(tl.sum()) if tl.size * tg.size < 2**62 else sum(int(v) for v in tl)
         if tg.size != total:
             raise ValueError(f"targets: concatenated targets have {tg.size} labels, target_lengths add up to {total}")
         labels = tg

@@ -1729,8 +1729,9 @@ def _positive_p(p):
 
 
 def _positive_margin(margin):
+    # torch checks `margin <= 0`, so a NaN margin passes and gives NaN.
     margin = _v.real_number(margin, "margin")
-    if not margin > 0:
+    if margin <= 0:
         raise ValueError(f"margin: must be greater than 0, got {margin}")
     return margin
 
@@ -1985,7 +1986,11 @@ def _triplet_callable(mode, grad_output, out, ops, fn, margin, swap, red):
     row_shape = _em.rows_of(shape)[2]
 
     def dist(x1, x2, name):
-        d = np.asarray(fn(x1, x2), dtype=np.float64)
+        d = fn(x1, x2)
+        try:
+            d = np.asarray(d, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"distance_function: its result for {name} is not an array of real numbers ({e})") from e
         if _v.broadcast_shapes(d.shape, row_shape) != row_shape:
             raise ValueError(f"distance_function: returned shape {d.shape} for {name}; expected {row_shape}")
         return np.broadcast_to(d, row_shape)

@@ -1655,7 +1655,7 @@ def _triplet_inputs(anchor, positive, negative, margin, swap, reduction):
     _check_real("margin", margin)
     _check_bool("swap", swap)
     _check_reduction(reduction)
-    if not margin > 0:
+    if margin <= 0:  # torch's check: a NaN margin passes and gives NaN
         raise ValueError(f"margin: must be greater than 0 (got {margin})")
     arrays = [_float64(anchor), _float64(positive), _float64(negative)]
     for name, a in zip(("positive", "negative"), arrays[1:]):

@@ -178,13 +178,19 @@ class Accumulator:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"state: expected a fastloss Accumulator state of version {STATE_VERSION}, got {found!r}")
         try:
-            acc = cls(state["name"], **state["options"])
-            acc._total = _CompensatedSum(*state["total"])
-            acc._denominator = _CompensatedSum(*state["denominator"])
-            acc._dtype = None if state["dtype"] is None else _state_dtype(state["dtype"])
-            acc._updates = int(state["updates"])
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"state: malformed ({e})") from None
+            name, options = state["name"], state["options"]
+            total, denominator = _state_sum(state, "total"), _state_sum(state, "denominator")
+            dtype, updates = state["dtype"], state["updates"]
+        except KeyError as e:
+            raise ValueError(f"state: malformed (no {e} entry)") from None
+        if not isinstance(name, str) or not isinstance(options, dict):
+            raise ValueError("state: malformed ('name' must be a str and 'options' a dict)")
+        if isinstance(updates, bool) or not isinstance(updates, (int, np.integer)) or updates < 0:
+            raise ValueError(f"state: malformed ('updates' must be a non-negative integer, got {updates!r})")
+        acc = cls(name, **options)
+        acc._total, acc._denominator = total, denominator
+        acc._dtype = None if dtype is None else _state_dtype(dtype)
+        acc._updates = int(updates)
         return acc
 
     def __getstate__(self):
@@ -198,7 +204,29 @@ class Accumulator:
                 f"{', ' if self._options else ''}updates={self._updates})")
 
 
+def _state_sum(state, key):
+    """The compensated sum a state's ``key`` entry (three real numbers) holds."""
+    value = state[key]
+    try:
+        if len(value) != 3:
+            raise TypeError
+        return _CompensatedSum(*(_real(v) for v in value))
+    except TypeError:
+        raise ValueError(f"state: malformed ({key!r} must be three real numbers, got {value!r})") from None
+
+
+def _real(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError
+    return float(v)
+
+
+_STATE_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
 def _state_dtype(name):
+    if name not in _STATE_DTYPES:
+        raise ValueError(f"state: malformed ('dtype' must be one of {', '.join(_STATE_DTYPES)} or None, got {name!r})")
     if name == "bfloat16":
         import ml_dtypes
 

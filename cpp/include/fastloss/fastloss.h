@@ -128,6 +128,19 @@ struct RowTotals {
 // std::invalid_argument for arguments it can check.
 RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& call);
 
+// The checked and reduced row-wise entry point (what the C ABI and
+// fastloss/typed.h call): first everything rowwise() checks, the loss's
+// options as the Python functions check them (e.g. label_smoothing <= 1,
+// multi_margin_loss's p in {1, 2}, a triplet's margin > 0, flags 0 or 1;
+// std::invalid_argument naming the option), a class weight only for losses
+// that read one, cosine_embedding_loss's targets in {1, -1}, and every class
+// index of the target (std::out_of_range naming the first bad one, in row
+// order) — all before any array is written; then one rowwise() call.
+// label_smoothing <= 0 or NaN means none, as torch. Returns the reduced loss:
+// Mean the total over RowTotals::denominator (NaN when nothing counts, as
+// torch), Sum the total, None 0 (the losses are in loss_out).
+double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call);
+
 // The regression losses' first entry point, kept for existing callers: the
 // same kernels through six fixed operand slots and one parameter. `Sum` is
 // the identity on `input` (weight totals, bandwidth probes).

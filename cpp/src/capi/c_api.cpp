@@ -10,7 +10,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastloss/ctc.h"
 #include "fastloss/fastloss.h"
+#include "fastloss/options.h"
 
 #ifndef FASTLOSS_VERSION_STRING
 #define FASTLOSS_VERSION_STRING "0.0.0"
@@ -32,6 +34,8 @@ fastloss_status guarded(F&& f) {
     return f();
   } catch (const std::invalid_argument& e) {
     return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, e.what());
+  } catch (const std::out_of_range& e) {
+    return fail(FASTLOSS_ERROR_INDEX, e.what());
   } catch (const std::bad_alloc&) {
     return fail(FASTLOSS_ERROR_INTERNAL, "out of memory");
   } catch (const std::exception& e) {
@@ -94,6 +98,61 @@ fastloss_status run(int loss, int dtype, const fastloss::ElementwiseCall& call, 
                                           ": an input value is outside what the loss accepts (check bits " +
                                           std::to_string(t.errors) + ")");
   return FASTLOSS_OK;
+}
+
+static_assert(FASTLOSS_MAX_ROW_INPUTS == fastloss::kMaxRowInputs, "C and C++ row operand limits differ");
+static_assert(FASTLOSS_MAX_ROW_OPTIONS >= fastloss::kMaxOptions, "the C row-wise call holds fewer options than C++");
+static_assert(FASTLOSS_TARGET_INDEX_OR_FLOAT == static_cast<int>(fastloss::RowTarget::IndexOrFloat) &&
+                  FASTLOSS_TARGET_NONE == static_cast<int>(fastloss::RowTarget::None),
+              "C and C++ target kinds differ");
+static_assert(FASTLOSS_ELEMENT_UINT64 == static_cast<int>(fastloss::ElementType::UInt64) &&
+                  FASTLOSS_ELEMENT_FLOAT == static_cast<int>(fastloss::ElementType::Float),
+              "C and C++ element types differ");
+
+fastloss_status check_row_loss(int loss) {
+  if (loss < 0 || loss >= fastloss::kNumRowLosses)
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "loss: unknown row-wise id " + std::to_string(loss) + " (0 .. " +
+                                                     std::to_string(fastloss::kNumRowLosses - 1) + ")");
+  return FASTLOSS_OK;
+}
+
+// The first version of a versioned struct: what a caller's struct_size must
+// at least cover (later versions append fields and default those a smaller
+// struct lacks).
+template <class S>
+fastloss_status check_struct_size(const S& s, size_t first_version, const char* what) {
+  if (s.struct_size < static_cast<int64_t>(first_version))
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, std::string("call.struct_size: ") + std::to_string(s.struct_size) +
+                                                     ", expected at least " + std::to_string(first_version) +
+                                                     " (sizeof(" + what + "); its _init function sets it)");
+  return FASTLOSS_OK;
+}
+
+void copy_row(const fastloss_row_array& in, fastloss::RowArray& out) {
+  out.data = in.data;
+  std::memcpy(out.strides, in.strides, sizeof out.strides);
+}
+
+fastloss::RowwiseCall to_cpp(const fastloss_rowwise_call& c) {
+  fastloss::RowwiseCall call;
+  call.outer = c.outer;
+  call.classes = c.classes;
+  call.inner = c.inner;
+  for (int k = 0; k < FASTLOSS_MAX_ROW_INPUTS; ++k) {
+    copy_row(c.inputs[k], call.inputs[k]);
+    copy_row(c.grads[k], call.grads[k]);
+  }
+  copy_row(c.target, call.target);
+  call.target_type = static_cast<fastloss::ElementType>(c.target_type);  // an int-backed enum: any value is defined
+  copy_row(c.weight, call.weight);
+  copy_row(c.grad_output, call.grad_output);
+  copy_row(c.loss_out, call.loss_out);
+  call.reduction = static_cast<fastloss::Reduction>(c.reduction);
+  call.want_value = c.want_value != 0;
+  call.want_grad = c.want_grad != 0;
+  call.grad_scale = c.grad_scale;
+  std::memcpy(call.options, c.options, sizeof call.options);
+  return call;
 }
 
 }  // namespace
@@ -171,6 +230,127 @@ fastloss_status fastloss_reduce(int loss, int dtype, int reduction, const fastlo
       for (int d = 0; d < c.ndim; ++d) denominator *= static_cast<double>(c.shape[d]);
     }
     *value = t.loss / denominator;  // IEEE: 0/0 is NaN (the mean of nothing), as torch
+    return FASTLOSS_OK;
+  });
+}
+
+int fastloss_rowwise_loss_count(void) { return fastloss::kNumRowLosses; }
+
+int fastloss_rowwise_loss_id(const char* name) {
+  if (name == nullptr) return -1;
+  for (int id = 0; id < fastloss::kNumRowLosses; ++id)
+    if (std::strcmp(fastloss::row_loss_info(static_cast<fastloss::RowLoss>(id)).name, name) == 0) return id;
+  return -1;
+}
+
+fastloss_status fastloss_rowwise_loss_info(int id, const char** name, int* inputs, int* grads, int* target_kind,
+                                           const char** options) {
+  if (fastloss_status s = check_row_loss(id)) return s;
+  const fastloss::RowLossInfo& info = fastloss::row_loss_info(static_cast<fastloss::RowLoss>(id));
+  if (name) *name = info.name;
+  if (inputs) *inputs = info.inputs;
+  if (grads) *grads = info.grads;
+  if (target_kind) *target_kind = static_cast<int>(info.target);
+  if (options) *options = info.options;
+  return FASTLOSS_OK;
+}
+
+int fastloss_rowwise_option(int id, const char* name) {
+  if (id < 0 || id >= fastloss::kNumRowLosses || name == nullptr) return -1;
+  const char* s = fastloss::row_loss_info(static_cast<fastloss::RowLoss>(id)).options;
+  const size_t len = std::strlen(name);
+  for (int k = 0;; ++k) {
+    while (*s == ' ') ++s;
+    if (*s == '\0') return -1;
+    const char* end = s;
+    while (*end != '\0' && *end != ' ') ++end;
+    if (static_cast<size_t>(end - s) == len && std::strncmp(s, name, len) == 0) return k;
+    s = end;
+  }
+}
+
+fastloss_status fastloss_rowwise_call_init(int id, fastloss_rowwise_call* call) {
+  if (fastloss_status s = check_row_loss(id)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  std::memset(call, 0, sizeof *call);
+  call->struct_size = sizeof *call;
+  call->inner = 1;
+  call->target_type = FASTLOSS_ELEMENT_INT64;
+  call->reduction = FASTLOSS_REDUCTION_MEAN;
+  call->want_value = 1;
+  call->grad_scale = 1.0;
+  fastloss::row_option_defaults(static_cast<fastloss::RowLoss>(id), call->options);
+  return FASTLOSS_OK;
+}
+
+fastloss_status fastloss_rowwise(int loss, int dtype, const fastloss_rowwise_call* call, double* value) {
+  if (fastloss_status s = check_row_loss(loss)) return s;
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (fastloss_status s = check_struct_size(*call, sizeof(fastloss_rowwise_call), "fastloss_rowwise_call")) return s;
+  const fastloss::RowLossInfo& info = fastloss::row_loss_info(static_cast<fastloss::RowLoss>(loss));
+  int count = 0;
+  for (const char* o = info.options; *o != '\0'; ++o)
+    if (*o != ' ' && (o == info.options || o[-1] == ' ')) ++count;
+  for (int k = count; k < FASTLOSS_MAX_ROW_OPTIONS; ++k)
+    if (call->options[k] != 0)
+      return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "options[" + std::to_string(k) + "]: " + info.name + " has " +
+                                                       std::to_string(count) + " options (" + info.options + ")");
+  return guarded([&] {
+    const double v = fastloss::row_loss(static_cast<fastloss::RowLoss>(loss), static_cast<fastloss::DType>(dtype),
+                                        to_cpp(*call));
+    if (value != nullptr) *value = v;
+    return FASTLOSS_OK;
+  });
+}
+
+void fastloss_ctc_call_init(fastloss_ctc_call* call) {
+  if (call == nullptr) return;
+  std::memset(call, 0, sizeof *call);
+  call->struct_size = sizeof *call;
+  call->padded_length = -1;
+  call->losses_stride = 1;
+  call->reduction = FASTLOSS_REDUCTION_MEAN;
+}
+
+fastloss_status fastloss_ctc_workspace_size(int64_t max_time, int64_t batch, int64_t max_target_length,
+                                            int want_grad, int threads, size_t* bytes) {
+  if (bytes == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "bytes: NULL");
+  return guarded([&] {
+    *bytes = fastloss::ctc_workspace_size(max_time, batch, max_target_length, want_grad != 0, threads);
+    return FASTLOSS_OK;
+  });
+}
+
+fastloss_status fastloss_ctc_loss(int dtype, const fastloss_ctc_call* call, void* workspace, size_t workspace_bytes,
+                                  double* value) {
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (fastloss_status s = check_struct_size(*call, sizeof(fastloss_ctc_call), "fastloss_ctc_call")) return s;
+  return guarded([&] {
+    fastloss::CtcCall c;
+    c.max_time = call->max_time;
+    c.batch = call->batch;
+    c.classes = call->classes;
+    c.log_probs = call->log_probs;
+    std::memcpy(c.log_probs_strides, call->log_probs_strides, sizeof c.log_probs_strides);
+    c.targets = call->targets;
+    c.target_count = call->target_count;
+    c.padded_length = call->padded_length;
+    c.input_lengths = call->input_lengths;
+    c.target_lengths = call->target_lengths;
+    c.blank = call->blank;
+    c.reduction = static_cast<fastloss::Reduction>(call->reduction);
+    c.zero_infinity = call->zero_infinity != 0;
+    c.losses = call->losses;
+    c.losses_stride = call->losses_stride;
+    c.grad = call->grad;
+    std::memcpy(c.grad_strides, call->grad_strides, sizeof c.grad_strides);
+    c.exact = call->exact != 0;
+    c.grad_output = call->grad_output;
+    c.grad_output_stride = call->grad_output_stride;
+    const double v = fastloss::ctc_loss(static_cast<fastloss::DType>(dtype), c, workspace, workspace_bytes);
+    if (value != nullptr) *value = v;
     return FASTLOSS_OK;
   });
 }

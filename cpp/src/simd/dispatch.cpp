@@ -268,7 +268,11 @@ Totals elementwise(Loss loss, DType dtype, const ElementwiseCall& call) {
   return g_table.load()->elementwise[static_cast<int>(loss)][static_cast<int>(dtype)](c);
 }
 
-RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
+namespace detail {
+
+// rowwise()'s checks (also row_loss()'s first step); false when the call has
+// no rows, so nothing is read.
+bool check_rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
   const char* f = "rowwise";
   if (static_cast<unsigned>(loss) >= static_cast<unsigned>(kNumRowLosses))
     invalid(f, "loss: unknown value " + std::to_string(static_cast<int>(loss)));
@@ -298,7 +302,7 @@ RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
     default:
       break;
   }
-  if (rows == 0) return RowTotals{0, static_cast<double>(0), 0, 0};
+  if (rows == 0) return false;
   for (int k = 0; k < info.inputs; ++k) {
     if (c.inputs[k].data == nullptr && c.classes > 0) invalid(f, "inputs[" + std::to_string(k) + "].data: null");
     if (c.want_grad && c.grads[k].data == nullptr && c.classes > 0)
@@ -307,6 +311,13 @@ RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
   if (info.target != RowTarget::None && c.target.data == nullptr) invalid(f, "target.data: null");
   if (c.reduction == Reduction::None && c.want_value && c.loss_out.data == nullptr)
     invalid(f, "loss_out.data: null with reduction None");
+  return true;
+}
+
+}  // namespace detail
+
+RowTotals rowwise(RowLoss loss, DType dtype, const RowwiseCall& c) {
+  if (!detail::check_rowwise(loss, dtype, c)) return RowTotals{0, static_cast<double>(0), 0, 0};
   return g_table.load()->rowwise[static_cast<int>(loss)][static_cast<int>(dtype)](c);
 }
 

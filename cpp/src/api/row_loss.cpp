@@ -1,0 +1,194 @@
+// fastloss::row_loss: the row-wise losses with every check the Python layer
+// makes (options, class weights, target values and class indices) done
+// before the kernel writes anything, and the reduction done here. The checks
+// key on the option names of losses.h where they can (ignore_index, swap,
+// label_smoothing, p), so a loss added to the table gets them without an
+// edit here; per-loss rules are the few torch has.
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "fastloss/fastloss.h"
+
+namespace fastloss {
+namespace detail {
+bool check_rowwise(RowLoss loss, DType dtype, const RowwiseCall& c);  // dispatch.cpp
+}
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& what) { throw std::invalid_argument("fastloss::row_loss: " + what); }
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// The index of option `name` in a loss's options, or -1.
+int option_index(RowLoss loss, const char* name) {
+  const char* s = row_loss_info(loss).options;
+  const size_t len = std::strlen(name);
+  for (int k = 0; *s != '\0'; ++k) {
+    while (*s == ' ') ++s;
+    const char* end = s;
+    while (*end != '\0' && *end != ' ') ++end;
+    if (static_cast<size_t>(end - s) == len && std::strncmp(s, name, len) == 0) return k;
+    s = end;
+    while (*s == ' ') ++s;
+  }
+  return -1;
+}
+
+// A class index of any integer width, as int64 (uint64 beyond int64: its max,
+// out of range for any class count, as the kernel reads it).
+template <class I>
+int64_t read_index(const char* p) {
+  I v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (sizeof(I) == 8 && static_cast<I>(-1) > 0)
+    return v > static_cast<I>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
+  else
+    return static_cast<int64_t>(v);
+}
+
+using IndexReader = int64_t (*)(const char*);
+
+IndexReader reader_for(ElementType t, int* size) {
+  switch (t) {
+    case ElementType::Int8: *size = 1; return &read_index<int8_t>;
+    case ElementType::Int16: *size = 2; return &read_index<int16_t>;
+    case ElementType::Int32: *size = 4; return &read_index<int32_t>;
+    case ElementType::Int64: *size = 8; return &read_index<int64_t>;
+    case ElementType::UInt8: *size = 1; return &read_index<uint8_t>;
+    case ElementType::UInt16: *size = 2; return &read_index<uint16_t>;
+    case ElementType::UInt32: *size = 4; return &read_index<uint32_t>;
+    case ElementType::UInt64: *size = 8; return &read_index<uint64_t>;
+    default: return nullptr;
+  }
+}
+
+[[noreturn]] void bad_index(int64_t value, int64_t row, int64_t classes, const char* allowed) {
+  throw std::out_of_range("fastloss::row_loss: target: class index " + str(value) + " (row " + str(row) +
+                          ") is out of bounds for " + str(classes) + " classes" + allowed);
+}
+
+// Every class index of the target, in row order.
+void check_indices(RowLoss loss, const RowwiseCall& c, bool rows_of_indices, int64_t ignore, bool has_ignore) {
+  int size = 0;
+  const IndexReader read = reader_for(c.target_type, &size);
+  const char* base = static_cast<const char*>(c.target.data);
+  const int64_t C = c.classes;
+  for (int64_t n = 0; n < c.outer; ++n)
+    for (int64_t s = 0; s < c.inner; ++s) {
+      const int64_t row = n * c.inner + s;
+      const int64_t at = n * c.target.strides[0] + s * c.target.strides[2];
+      if (rows_of_indices) {
+        for (int64_t k = 0; k < C; ++k) {
+          const int64_t y = read(base + (at + k * c.target.strides[1]) * size);
+          if (y < -1 || y >= C) bad_index(y, row, C, " (a row of indices takes [-1, classes))");
+        }
+      } else {
+        const int64_t y = read(base + at * size);
+        if (has_ignore && y == ignore) continue;
+        if (y < 0 || y >= C) bad_index(y, row, C, "");
+      }
+    }
+  (void)loss;
+}
+
+// cosine_embedding_loss: each row's target is 1 or -1 (torch silently gives
+// other values loss 0; the Python layer refuses them, and so do we).
+template <class T>
+void check_signs(const RowwiseCall& c) {
+  const T* t = static_cast<const T*>(c.target.data);
+  for (int64_t n = 0; n < c.outer; ++n)
+    for (int64_t s = 0; s < c.inner; ++s) {
+      const T v = t[n * c.target.strides[0] + s * c.target.strides[2]];
+      if (!(v == T(1) || v == T(-1)))
+        invalid("target: row " + str(n * c.inner + s) + " is " + std::to_string(static_cast<double>(v)) +
+                "; cosine_embedding_loss takes 1 or -1");
+    }
+}
+
+bool reads_class_weight(RowLoss loss) {
+  switch (loss) {
+    case RowLoss::MultilabelMargin:
+    case RowLoss::PairwiseDistance:
+    case RowLoss::CosineDistance:
+    case RowLoss::CosineEmbedding:
+    case RowLoss::TripletMargin:
+    case RowLoss::TripletMarginCosine:
+      return false;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call) {
+  const bool has_rows = detail::check_rowwise(loss, dtype, call);
+  const RowLossInfo& info = row_loss_info(loss);
+  RowwiseCall c = call;
+  double* o = c.options;
+  const std::string who = std::string(info.name) + "'s ";
+  // Options by name (every loss that has them), then the per-loss rules.
+  const int ignore = option_index(loss, "ignore_index");
+  if (ignore >= 0 && !(std::isfinite(o[ignore]) && std::floor(o[ignore]) == o[ignore] &&
+                       std::fabs(o[ignore]) <= 9.2233720368547748e18))
+    invalid("options[" + str(ignore) + "]: " + who + "ignore_index must be an integer in the int64 range");
+  const int swap = option_index(loss, "swap");
+  if (swap >= 0 && o[swap] != 0 && o[swap] != 1)
+    invalid("options[" + str(swap) + "]: " + who + "swap is a flag: 0 or 1");
+  const int p = option_index(loss, "p");
+  if (p >= 0 && !(o[p] > 0)) invalid("options[" + str(p) + "]: " + who + "p must be > 0");
+  const int smoothing = option_index(loss, "label_smoothing");
+  if (smoothing >= 0) {
+    if (o[smoothing] > 1) invalid("options[" + str(smoothing) + "]: " + who + "label_smoothing must be <= 1");
+    if (!(o[smoothing] > 0)) o[smoothing] = 0;  // torch smooths only when > 0
+  }
+  const bool float_target = c.target_type == ElementType::Float;
+  if (ignore >= 0 && float_target && info.target == RowTarget::IndexOrFloat && o[ignore] >= 0)
+    invalid("options[" + str(ignore) + "]: " + who + "ignore_index is not supported for probability targets");
+  const int margin = option_index(loss, "margin");
+  switch (loss) {
+    case RowLoss::MultiMargin:
+      if (o[p] != 1 && o[p] != 2) invalid("options[" + str(p) + "]: multi_margin_loss's p must be 1 or 2");
+      if (dtype == DType::Float32 && c.classes >= (int64_t(1) << 24))
+        invalid("classes: float32 multi_margin_loss takes fewer than 2**24 classes");
+      break;
+    case RowLoss::TripletMargin:
+    case RowLoss::TripletMarginCosine:
+      // torch checks margin <= 0: a NaN margin passes (and gives NaN), as in the Python functions.
+      if (o[margin] <= 0) invalid("options[" + str(margin) + "]: " + who + "margin must be > 0");
+      break;
+    default:
+      break;
+  }
+  if (c.weight.data != nullptr && !reads_class_weight(loss))
+    invalid("weight: " + std::string(info.name) + " takes no class weight");
+  if (has_rows && c.target.data != nullptr) {
+    const bool rows_of_indices = info.target == RowTarget::IndexRows;
+    const bool indices = info.target == RowTarget::Index || (info.target == RowTarget::IndexOrFloat && !float_target);
+    if (indices || rows_of_indices) {
+      const int64_t ii = ignore >= 0 ? static_cast<int64_t>(o[ignore]) : 0;
+      check_indices(loss, c, rows_of_indices, ii, ignore >= 0);
+    }
+    if (loss == RowLoss::CosineEmbedding) {
+      if (dtype == DType::Float32)
+        check_signs<float>(c);
+      else
+        check_signs<double>(c);
+    }
+  }
+  const RowTotals t = rowwise(loss, dtype, c);
+  if (t.errors & 2) throw std::bad_alloc();
+  if (t.errors & 1)  // checked above: a target changed by another thread during the call
+    throw std::out_of_range("fastloss::row_loss: target: class index " + str(t.bad_index) + " is out of bounds");
+  switch (c.reduction) {
+    case Reduction::Mean: return t.loss / t.denominator;  // IEEE: 0 / 0 is NaN, the mean of nothing
+    case Reduction::Sum: return t.loss;
+    default: return 0.0;
+  }
+}
+
+}  // namespace fastloss
