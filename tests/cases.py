@@ -842,7 +842,31 @@ CASES["ctc_loss"] = SequenceCase("ctc_loss", (), option_sets=({}, {"zero_infinit
                                  bad_options=(({"blank": 1.5}, TypeError, "blank"), ({"blank": -1}, ValueError, "blank"),
                                               ({"zero_infinity": 1}, TypeError, "zero_infinity")))
 
-KNOWN_KINDS = {"elementwise", "classification", "sequence", "embedding"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearCase(Case):
+    """linear_cross_entropy: a matrix product then cross entropy, with
+    parameter operands (``linear_weight``, ``linear_bias``) that have no
+    element-wise or class-axis layout; its arrays come from the registry's
+    sample(), and tests/test_linear_cross_entropy.py tests it against torch
+    (values, all three gradients, chunking, threads, memory, errors)."""
+
+    kind: str = "linear"
+
+    def make(self, rng, shape, dtype, *, values="normal", target_shape=None, target_dtype=None, weighted=False,
+             shapes=None):
+        arrays, _ = self.spec.sample(rng, int(np.prod(shape)) * 10, np.dtype(dtype))
+        return dict(zip(self.spec.arrays, arrays))
+
+
+CASES["linear_cross_entropy"] = LinearCase(
+    "linear_cross_entropy", (), option_sets=({}, {"label_smoothing": 0.1}, {"ignore_index": 3}),
+    bad_options=(({"label_smoothing": 2.0}, ValueError, "label_smoothing"),
+                 ({"chunk_size": 0}, ValueError, "chunk_size"),
+                 ({"ignore_index": 1.5}, TypeError, "ignore_index")))
+
+KNOWN_KINDS = {"elementwise", "classification", "sequence", "embedding", "linear"}
 ELEMENTWISE = [c for c in CASES.values() if c.kind == "elementwise"]
 CLASSIFICATION = [c for c in CASES.values() if c.kind == "classification"]
 EMBEDDING = [c for c in CASES.values() if c.kind == "embedding"]

@@ -175,6 +175,8 @@ def test_registry_jax_expressions_equal_the_reference(name, reduction, weighted)
             pytest.skip("no weight= option")
         # (a class weight for the class-axis losses: their samples are (N, C))
         shape = arrays[0].shape[-1:] if spec.family == "classification" else arrays[0].shape
+        if name == "linear_cross_entropy":  # (its classes are linear_weight's first axis)
+            shape = arrays[1].shape[:1]
         options["weight"] = rng.uniform(0.5, 1.5, shape)
     for extra in ({}, {k: 0.5 for k in ("beta", "delta") if k in spec.options}):
         opts = dict(options, **extra)

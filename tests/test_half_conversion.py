@@ -262,7 +262,10 @@ def test_losses_on_float16_match_float32_cast(isa, name):
             _assert_bits(g, _numpy_half(w), f"{name} {reduction} grad {k}")
 
 
-@pytest.mark.parametrize("name", NAMES)
+# (every gradient here has the input's (40, 33) shape; linear_cross_entropy's
+# linear_weight gradient has another: tests/test_linear_cross_entropy.py
+# covers its out= buffers)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "linear_cross_entropy"])
 def test_value_and_grad_into_strided_float16_out(name):
     rng = np.random.default_rng(11)
     spec = REGISTRY[name]

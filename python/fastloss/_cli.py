@@ -124,10 +124,17 @@ def _error(got, want, dtype, what, notes):
     return diff / scale if scale > 0 else diff
 
 
+def _grad_operand(spec, arrays, options, name):
+    """The array the gradient ``name`` is taken for: an array argument, or a
+    keyword one (linear_cross_entropy's linear_bias); None when absent."""
+    value = arrays[spec.arrays.index(name)] if name in spec.arrays else options.get(name)
+    return value if isinstance(value, np.ndarray) else None
+
+
 def _check_case(spec, arrays, options, rng, dtype, notes):
     """Errors of forward, backward and value_and_grad (plus its out= form)."""
-    grad_dtypes = [arrays[spec.arrays.index(g)].dtype if isinstance(arrays[spec.arrays.index(g)], np.ndarray)
-                   else None for g in spec.grads]
+    operands = [_grad_operand(spec, arrays, options, g) for g in spec.grads]
+    grad_dtypes = [None if a is None else a.dtype for a in operands]
     n = len(spec.grads)
     errors = {}
     step = "reference forward"
@@ -157,8 +164,7 @@ def _check_case(spec, arrays, options, rng, dtype, notes):
                      for g, w, d, name in zip(grads, want_grads, grad_dtypes, spec.grads)])
 
         step = "value_and_grad(out=)"
-        bufs = [None if d is None else np.full(np.shape(arrays[spec.arrays.index(g)]), np.nan, d)
-                for g, d in zip(spec.grads, grad_dtypes)]
+        bufs = [None if a is None else np.full(a.shape, np.nan, a.dtype) for a in operands]
         out = bufs[0] if n == 1 else tuple(bufs)
         value, grads = spec.value_and_grad(*arrays, grad_output=gout, out=out, **options)
         grads = _as_tuple(grads, n)
@@ -184,16 +190,18 @@ def _torch_case(torch, spec, arrays, options, gout, dtype, notes):
             return torch.from_numpy(np.array(v, dtype=np.int64 if v.dtype.kind in "iu" else v.dtype))
         return v
 
-    gidx = [spec.arrays.index(g) for g in spec.grads]
     try:
         xs = [tensor(a) for a in arrays]
-        for i in gidx:
-            if isinstance(xs[i], torch.Tensor):
-                xs[i] = xs[i].requires_grad_(True)
-        loss = spec.torch(torch, *xs, **{k: tensor(v) for k, v in options.items()})
+        kw = {k: tensor(v) for k, v in options.items()}
+        # the tensors the gradients are taken for: array arguments, or keyword ones (linear_bias)
+        wrt = [xs[spec.arrays.index(g)] if g in spec.arrays else kw.get(g) for g in spec.grads]
+        for t in wrt:
+            if isinstance(t, torch.Tensor):
+                t.requires_grad_(True)
+        loss = spec.torch(torch, *xs, **kw)
         loss.backward(torch.as_tensor(gout, dtype=loss.dtype).expand_as(loss))
         want = loss.detach().numpy()
-        want_grads = [xs[i].grad.numpy() if isinstance(xs[i], torch.Tensor) else None for i in gidx]
+        want_grads = [t.grad.numpy() if isinstance(t, torch.Tensor) else None for t in wrt]
     except Exception as exc:  # noqa: BLE001 - torch refusing the data is a FAIL row too
         notes.append(f"torch raised {type(exc).__name__}: {exc}")
         return np.inf
@@ -339,11 +347,33 @@ def _cmd_small_calls(args, parser, names):
     return 0
 
 
+def _cmd_lce(args, parser):
+    from .bench import linear
+
+    if len(args.lce) not in (0, 3):
+        parser.error(f"--lce: expected N H V (three counts) or nothing, got {len(args.lce)} values")
+    if args.dtype == "float16":
+        parser.error("--lce: float32 or float64")
+    say = None if args.quiet else (lambda msg: print(f"[lce] {msg}", file=sys.stderr, flush=True))
+    result = linear.run(tuple(args.lce) or linear.DEFAULT_SHAPE, args.dtype or "float32", args.repeat or 3,
+                        args.threads, progress=say)
+    linear.print_report(result)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"wrote {args.json}")
+    return 1 if any("error" in r and r["peer"] == "fastloss" for r in result["rows"]) else 0
+
+
 def _cmd_bench(args, parser):
     names = _loss_names(parser, args.losses)
     old = _bench_arguments(args, parser)
     if args.small_calls:
         return _cmd_small_calls(args, parser, names)
+    if args.lce is not None:
+        return _cmd_lce(args, parser)
     from . import bench
     from .bench import progress, report
 
@@ -432,6 +462,11 @@ def build_parser():
     p.add_argument("--markdown", action="store_true", help="print the tables as GitHub markdown")
     p.add_argument("--small-calls", action="store_true",
                    help="instead: per-call cost of every entry point on 100 elements (µs), with torch's own call")
+    p.add_argument("--lce", nargs="*", type=_positive, metavar="N H V",
+                   help="instead: linear_cross_entropy forward+backward at N rows, H features, V classes "
+                        "(default 8192 1024 32000) vs torch's fused F.linear_cross_entropy and unfused "
+                        "linear + cross_entropy: time and peak memory, each peer in a fresh process "
+                        "(python -m pydoc fastloss.bench.linear)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_bench, parser=p)
 

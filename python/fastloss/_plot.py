@@ -76,6 +76,12 @@ SETUPS = {
                                     make=lambda x: {"input": _rows(x, 3),
                                                     "target": np.tile(np.array([0, -1, -1]), (len(x), 1))},
                                     pick=lambda g: g[:, 0]),
+    # One feature, linear_weight (1, 0, 0): the target class's logit is the input, two others 0.
+    "linear_cross_entropy": Setup((-4, 6), {}, ("label_smoothing", (0.0, 0.1, 0.3)),
+                                  "input (one feature; linear_weight (1, 0, 0): the target class's logit)",
+                                  make=lambda x: {"input": x[:, None], "linear_weight": np.array([[1.0], [0.0], [0.0]]),
+                                                  "target": np.zeros(len(x), np.int64)},
+                                  pick=lambda g: g[0][:, 0]),
     # Feature-axis (embedding) losses: 2-D rows; the prediction moves one coordinate.
     "cosine_embedding_loss": Setup((-3, 3), {}, ("margin", (0.0, 0.5)),
                                    "input1's first coordinate (input1 = (x, 1), input2 = (1, 0), target 1)",

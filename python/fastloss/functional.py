@@ -939,6 +939,80 @@ nll_loss, nll_loss_backward, nll_loss_value_and_grad = _export(
 )
 
 
+from . import _linear  # noqa: E402
+
+
+def _linear_cross_entropy(mode, grad_output, out, input, linear_weight, target, *, linear_bias=None, weight=None,
+                          reduction="mean", ignore_index=None, label_smoothing=0.0, chunk_size=None):
+    r"""Cross entropy of the logits ``z = input @ W.T + b`` (``torch.nn.Linear``
+    then :func:`cross_entropy`) without ever forming the ``(N, V)`` logits:
+    ``linear_cross_entropy(x, W, y, **o) == cross_entropy(linear(x, W, b), y, **o)``
+    with ``W`` the ``linear_weight`` and ``b`` the ``linear_bias``.
+
+    Shapes: ``input`` (H) or (N, H); ``linear_weight`` (C, H), or (C, d1, ...,
+    dk, H) for a K-dimensional loss (batched input only): the logits are then
+    (N, C, d1, ..., dk), ``z[n, c, j] = input[n] . W[c, j] + b[c, j]``, and the
+    softmax runs over ``C`` at every ``j``; ``linear_bias`` (C, d1, ..., dk) or
+    None; ``target`` class indices (any integer dtype) of shape (), (N) or
+    (N, d1, ..., dk), or probabilities (a float array of the logits' shape);
+    ``weight`` (C,). Losses, reductions, ``weight`` and ``label_smoothing``
+    as :func:`cross_entropy` (``'mean'`` divides by the summed ``weight[y]``
+    of the rows not ignored, or by the number of rows for probabilities).
+    ``ignore_index=None`` is -100 for class indices (torch); giving it with
+    probability targets raises ValueError.
+
+    Gradients: with ``G = d loss / d z`` (:func:`cross_entropy`'s gradient),
+    ``grad_input = G @ W``, ``grad_linear_weight = G.T @ input``,
+    ``grad_linear_bias = G.sum(0)`` (None without a bias). A ``'mean'`` over
+    rows that are all ignored is NaN and its gradients are 0, as torch's
+    reference path (``options=None``).
+
+    Chunking: rows are processed ``chunk_size`` at a time (default: a logits
+    buffer of about 64 MiB, ``chunk_size * V * itemsize``); each chunk's
+    logits are one matrix product (NumPy's BLAS) into that buffer, the
+    cross-entropy kernel turns them into the losses and, in place, into
+    ``G``, and two more products accumulate the gradients. Extra memory
+    beyond the inputs and gradients: the buffer, an accumulation scratch at
+    most as large, and O(N + V). Any ``chunk_size`` gives the same maths (equal up to
+    rounding); results do not depend on the thread counts.
+
+    Dtypes: float32 and float64 in their own precision; float16/bfloat16
+    computed in float32 (converted copies of ``input`` and ``linear_weight``)
+    and returned in the input's dtype; mixed dtypes promote."""
+    return _linear.evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, weight, reduction,
+                            ignore_index, label_smoothing, chunk_size)
+
+
+def _lce_torch(torch, input, linear_weight, target, chunk_size=None, **options):
+    return torch.nn.functional.linear_cross_entropy(input, linear_weight, target, **options)
+
+
+def _lce_jax(jnp, input, linear_weight, target, linear_bias=None, weight=None, reduction="mean", ignore_index=None,
+             label_smoothing=0.0, chunk_size=None):
+    classes, out_features, features = linear_weight.shape[0], linear_weight.shape[1:-1], linear_weight.shape[-1]
+    logits = input @ linear_weight.reshape(-1, features).T
+    if linear_bias is not None:
+        logits = logits + linear_bias.reshape(-1)
+    logits = logits.reshape(input.shape[:-1] + (classes,) + tuple(out_features))
+    return _cross_entropy_jax(jnp, logits, target, weight, -100 if ignore_index is None else ignore_index,
+                              reduction, label_smoothing)
+
+
+def _lce_sample(rng, size, dtype, features=64, classes=1000):
+    rows, classes = _rows_classes(size, classes)
+    x = rng.standard_normal((rows, features)).astype(dtype)
+    w = (rng.standard_normal((classes, features)) / math.sqrt(features)).astype(dtype)
+    return (x, w, rng.integers(0, classes, rows)), {}
+
+
+linear_cross_entropy, linear_cross_entropy_backward, linear_cross_entropy_value_and_grad = _export(
+    define(_linear_cross_entropy, class_name="LinearCrossEntropyLoss", family="classification",
+           grads=("input", "linear_weight", "linear_bias"), sample=_lce_sample,
+           class_options=("weight", "reduction", "ignore_index", "label_smoothing", "chunk_size"),
+           torch=_lce_torch, jax=_lce_jax)  # the language-model head's shape: fastloss bench --lce
+)
+
+
 
 def _last_axis_input(input):
     """An input whose class axis is its last: (C) or (N, C) (and, for

@@ -5,6 +5,9 @@ constructor arguments (without the deprecated ``size_average``/``reduce``)
 and ``forward`` arguments, by position or keyword as torch takes them."""
 
 import inspect as _inspect
+import math as _math
+
+import numpy as _np
 
 from . import functional as _functional  # noqa: F401 - registers the losses
 from ._api import BACKWARD as _BACKWARD, FORWARD as _FORWARD, REGISTRY as _REGISTRY
@@ -146,6 +149,75 @@ class NLLLoss2d(NLLLoss):  # noqa: F821 - made by the loop above
 
 
 __all__.append("NLLLoss2d")
+
+
+class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated class: it holds parameters
+    """torch's ``nn.LinearCrossEntropyLoss``: a linear layer's parameters and
+    :func:`fastloss.linear_cross_entropy` over them.
+
+    ``LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(),
+    bias=False, dtype=numpy.float32, reduction='mean', weight=None,
+    ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None)``
+    holds ``linear_weight`` (``(num_classes, *out_features, in_features)``;
+    ``(num_classes, in_features)`` as torch's ``linear.weight`` when
+    ``out_features=()``) and ``linear_bias`` (``(num_classes,
+    *out_features)`` or None), plain NumPy arrays you may assign. They start
+    as torch's ``nn.Linear`` does: uniform in ``[-1/sqrt(in_features),
+    1/sqrt(in_features)]`` (``rng``: a ``numpy.random.Generator`` or seed;
+    torch uses its global generator instead). ``crit(input, target)`` is
+    the loss; ``crit.backward(input, target, grad_output=None, out=None)``
+    returns ``(grad_input, grad_linear_weight, grad_linear_bias)``
+    (``grad_linear_bias`` None without a bias) and ``crit.value_and_grad``
+    both. torch's ``options`` (LinearCrossEntropyOptions) become
+    ``chunk_size`` (rows per chunk; the result is the same maths for any)."""
+
+    _spec = _REGISTRY["linear_cross_entropy"]
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, dtype=_np.float32, reduction="mean",
+                 weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None):
+        from . import _validate as v
+
+        in_features = v.positive_int(in_features, "in_features") if in_features != 0 else 0
+        num_classes = v.positive_int(num_classes, "num_classes")
+        out_features = tuple(v.positive_int(d, "out_features") for d in out_features)
+        dtype = _np.dtype(dtype)
+        if not v.is_float(dtype):
+            raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+        self.in_features, self.num_classes, self.out_features = in_features, num_classes, out_features
+        self.weight, self.reduction, self.ignore_index = weight, reduction, ignore_index
+        self.label_smoothing, self.chunk_size = label_smoothing, chunk_size
+        rng = _np.random.default_rng(rng)
+        bound = 1.0 / _math.sqrt(in_features) if in_features > 0 else 0.0
+        shape = (num_classes, *out_features)
+        self.linear_weight = rng.uniform(-bound, bound, shape + (in_features,)).astype(dtype)
+        self.linear_bias = rng.uniform(-bound, bound, shape).astype(dtype) if bias else None
+
+    def _options(self):
+        return {"weight": self.weight, "reduction": self.reduction, "ignore_index": self.ignore_index,
+                "label_smoothing": self.label_smoothing, "chunk_size": self.chunk_size}
+
+    def __repr__(self):
+        return (f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear_bias is not None}, "
+                + ", ".join(f"{k}={val!r}" for k, val in self._options().items() if k != "weight") + ")")
+
+    def forward(self, input, target):
+        """``fastloss.linear_cross_entropy(input, self.linear_weight, target, linear_bias=self.linear_bias, ...)``."""
+        return _LCE(_FORWARD, None, None, input, self.linear_weight, target, linear_bias=self.linear_bias,
+                    **self._options())
+
+    def backward(self, input, target, *, grad_output=None, out=None):
+        """``(grad_input, grad_linear_weight, grad_linear_bias)``, as :func:`fastloss.linear_cross_entropy_backward`."""
+        return _LCE(_BACKWARD, grad_output, out, input, self.linear_weight, target, linear_bias=self.linear_bias,
+                    **self._options())
+
+    def value_and_grad(self, input, target, *, grad_output=None, out=None):
+        """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` from one pass."""
+        return _LCE(_VALUE_AND_GRAD, grad_output, out, input, self.linear_weight, target,
+                    linear_bias=self.linear_bias, **self._options())
+
+
+_LCE = _REGISTRY["linear_cross_entropy"].impl
 
 def __dir__():
     """Public names and the module's dunders only: no imports or helpers (PEP 562)."""

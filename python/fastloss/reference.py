@@ -945,6 +945,44 @@ def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduct
     return _rows_to_input(local * g, input)
 
 
+def _linear_logits(input, linear_weight, linear_bias):
+    x, w = _float64(input), _float64(linear_weight)
+    if x.ndim not in (1, 2) or w.ndim < 2 or w.shape[-1] != x.shape[-1]:
+        raise ValueError(f"input {x.shape} and linear_weight {w.shape}: expected (H) or (N, H) and (C, ..., H)")
+    logits = x @ w.reshape(-1, w.shape[-1]).T
+    if linear_bias is not None:
+        logits = logits + _float64(linear_bias).reshape(-1)
+    return x, w, logits.reshape(x.shape[:-1] + w.shape[:-1])
+
+
+@_quiet
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
+                         ignore_index=None, label_smoothing=0.0, chunk_size=None):
+    """``cross_entropy(input @ W.T + b, target, ...)`` with the logits
+    reshaped to ``(N, C, d1, ..., dk)`` for a ``(C, d1, ..., dk, H)``
+    ``linear_weight``; ``ignore_index=None`` is -100 (torch). ``chunk_size``
+    is fastloss's and changes nothing here (the logits are formed whole)."""
+    _, _, logits = _linear_logits(input, linear_weight, linear_bias)
+    return cross_entropy(logits, target, weight, -100 if ignore_index is None else ignore_index, reduction,
+                         label_smoothing)
+
+
+@_quiet
+def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
+                                  ignore_index=None, label_smoothing=0.0, chunk_size=None, grad_output=None):
+    """With ``G`` = :func:`cross_entropy_backward` at the logits (as (N, V)):
+    ``(G @ W, G.T @ input, G.sum(0))`` (the last None without a bias)."""
+    x, w, logits = _linear_logits(input, linear_weight, linear_bias)
+    g = cross_entropy_backward(logits, target, weight, -100 if ignore_index is None else ignore_index, reduction,
+                               label_smoothing, grad_output=grad_output)
+    g2 = np.reshape(g, (-1, math.prod(w.shape[:-1])))
+    w2 = w.reshape(-1, w.shape[-1])
+    grad_input = (g2 @ w2).reshape(x.shape)
+    grad_weight = (g2.T @ x.reshape(-1, x.shape[-1])).reshape(w.shape)
+    grad_bias = None if linear_bias is None else g2.sum(0).reshape(w.shape[:-1])
+    return grad_input, grad_weight, grad_bias
+
+
 def _nll_parts(input, target, weight, ignore_index, reduction):
     _check_reduction(reduction)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):

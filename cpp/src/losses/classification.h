@@ -61,13 +61,18 @@ struct RowLossBase {
 //   probabilities t (t' = (1 - e) t + e / C):
 //     l = sum_c w_c t'_c (log S - (x_c - M)),  dl/dx_c = (sum_k w_k t'_k) p_c - w_c t'_c
 // p_c = exp(x_c - M) / S. The gradient pass reuses exp(x_c - M), stored into
-// the gradient row by the sum pass (the row is still in cache).
+// the gradient row by the sum pass (the row is still in cache). The gradient
+// may alias the input (linear_cross_entropy turns a chunk of logits into its
+// gradient in place): every input element is read before its gradient
+// element is written (x_y is read before the sum pass).
 //
 // Two options beyond torch (Liger-Kernel's / cut-cross-entropy's), both off
 // by default, when the code below is torch's unchanged:
 //   softcap s > 0: every x_c above is replaced by x'_c = s tanh(x_c / s)
-//     (the row path writes x' into the scratch row once; the spatial path
-//     recomputes it), and the gradient is multiplied by dx'/dx = 1 - tanh^2;
+//     (the row path writes x' once: into the gradient row when there is one,
+//     in place, its slope into the scratch row; else into the scratch row;
+//     the spatial path recomputes both), and the gradient is multiplied by
+//     dx'/dx = 1 - tanh^2;
 //   z_loss z != 0: adds w_y z lse^2 to an index row's loss (z lse^2 to a
 //     probability row's), lse = M + log S the capped row's logsumexp, and
 //     w_y 2 z lse p_c (2 z lse p_c) to its gradient: one more term of a.
@@ -125,16 +130,23 @@ struct CrossEntropy : RowLossBase {
   static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
     const int64_t C = v.classes;
     const T* x = v.x;
-    if (p.capped) {  // x' once, into the scratch row: the sums, the value and the chain factor read it
-      T* xc = v.scratch;
+    if (p.capped) {
+      // x' once, read by the sums and the value. With a gradient it goes into
+      // the gradient row (element i read, then written: safe when the
+      // gradient aliases the input) and the chain factor, from x itself, into
+      // the scratch row; without one, x' goes into the scratch row.
+      T* xc = kGrad ? v.g : v.scratch;
       for_each_lane<T>(C, [&](int64_t i, auto tag) {
         using W_ = decltype(tag);
-        store(xc + i, capped(load<W_>(v.x + i), p));
+        const W_ xi = load<W_>(v.x + i);
+        if constexpr (kGrad) store(v.scratch + i, cap_slope(xi, p));
+        store(xc + i, capped(xi, p));
       });
       x = xc;
     }
     const T M = row_max(x, C);
     const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
+    const T xy = probs ? T(0) : x[rs.y];  // before the sum pass may overwrite it (in place)
     double S = 0, U = 0, W = weighted ? 0 : static_cast<double>(C), Q = 0, R = 0;
     for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
       const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
@@ -193,14 +205,14 @@ struct CrossEntropy : RowLossBase {
       if (probs)
         value = Q * logS - R;
       else
-        value = index_value(static_cast<double>(x[rs.y]) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
+        value = index_value(static_cast<double>(xy) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
       if (p.z != 0) value += (probs ? 1.0 : rs.wy) * (p.z * (lse * lse));
     }
     // Poly-1 (index targets): + eps w_y (1 - p_t), p_t = (1 - e) p_y + e / C.
     double poly_grad = 0;  // eps w_y (1 - e) p_y: d(poly)/dx_c = poly_grad (p_c - [c = y])
     if (p.poly != 0 && !probs) {
       const double e = p.smoothing;
-      const double py = exp(static_cast<double>(x[rs.y]) - static_cast<double>(M) - logS);
+      const double py = exp(static_cast<double>(xy) - static_cast<double>(M) - logS);
       if constexpr (kValue) value += p.poly * rs.wy * (1 - ((1 - e) * py + e / static_cast<double>(C)));
       poly_grad = p.poly * rs.wy * (1 - e) * py;
     }
@@ -242,7 +254,7 @@ struct CrossEntropy : RowLossBase {
       if (p.capped)
         for_each_lane<T>(C, [&](int64_t i, auto tag) {
           using W_ = decltype(tag);
-          store(g + i, load<W_>(g + i) * cap_slope(load<W_>(v.x + i), p));
+          store(g + i, load<W_>(g + i) * load<W_>(v.scratch + i));
         });
     }
     return value;
@@ -263,6 +275,9 @@ struct CrossEntropy : RowLossBase {
       const V xv = xin(c);
       M = select(xv > M, xv, M);
     }
+    T xy[L] = {};  // x_y of each lane, before the exp pass may overwrite it (in place)
+    if (!probs)
+      for (int l = 0; l < L; ++l) xy[l] = v.x[ls.y[l] * v.xc + l];
     V S = splat<V>(T(0)), U = S, Q = S, R = S;
     double W = weighted ? 0 : static_cast<double>(C);
     for (int64_t c = 0; c < C; ++c) {
@@ -294,10 +309,10 @@ struct CrossEntropy : RowLossBase {
         if (probs) {
           values[l] = static_cast<double>(q[l]) * logS - static_cast<double>(rr[l]);
         } else {
-          T xy = v.x[ls.y[l] * v.xc + l];
-          if (p.capped) xy = capped(xy, p);
-          values[l] = index_value(static_cast<double>(xy) - static_cast<double>(m[l]), logS, ls.wy[l], p.smoothing, C,
-                                  static_cast<double>(u[l]), W);
+          T xyl = xy[l];
+          if (p.capped) xyl = capped(xyl, p);
+          values[l] = index_value(static_cast<double>(xyl) - static_cast<double>(m[l]), logS, ls.wy[l], p.smoothing,
+                                  C, static_cast<double>(u[l]), W);
         }
         if (p.z != 0) {
           const double lse = static_cast<double>(m[l]) + logS;

@@ -28,7 +28,8 @@ DEFAULT_SIZE = 100
 
 
 def _grad_out(spec, arrays):
-    outs = [np.zeros_like(arrays[spec.arrays.index(g)]) for g in spec.grads]
+    # (None for a keyword array's gradient, linear_cross_entropy's linear_bias: the samples leave it out)
+    outs = [np.zeros_like(arrays[spec.arrays.index(g)]) if g in spec.arrays else None for g in spec.grads]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -40,11 +41,19 @@ def entries(spec, arrays, options, *, torch=None, jax=None):
     a, o = tuple(arrays), dict(options)
     f, b, vg = spec.forward, spec.backward, spec.value_and_grad
     out = _grad_out(spec, a)
-    crit = getattr(fastloss.nn, spec.class_name)()
+    cls = getattr(fastloss.nn, spec.class_name)
     weight = None
-    if "weight" in spec.options:
-        x = a[0]
-        weight = np.linspace(0.5, 1.5, x.size, dtype=x.dtype).reshape(x.shape)
+    if spec.name == "linear_cross_entropy":  # a class holding the linear layer's parameters; class weights
+        x, w, y = a
+        crit = cls(x.shape[-1], w.shape[0], dtype=w.dtype)
+        crit.linear_weight = w
+        a_nn = (x, y)
+        weight = np.linspace(0.5, 1.5, w.shape[0], dtype=x.dtype)
+    else:
+        crit, a_nn = cls(), a
+        if "weight" in spec.options:
+            x = a[0]
+            weight = np.linspace(0.5, 1.5, x.size, dtype=x.dtype).reshape(x.shape)
     rows = [
         ("f(x, y)", lambda: f(*a, **o)),
         ("f(x, y, reduction='none')", lambda: f(*a, **dict(o, reduction="none"))),
@@ -53,9 +62,9 @@ def entries(spec, arrays, options, *, torch=None, jax=None):
         ("f_backward(x, y)", lambda: b(*a, **o)),
         ("f_value_and_grad(x, y)", lambda: vg(*a, **o)),
         ("f_value_and_grad(x, y, out=g)", lambda: vg(*a, out=out, **o)),
-        ("nn class: crit(x, y)", lambda: crit(*a)),
-        ("nn class: crit.backward(x, y)", lambda: crit.backward(*a)),
-        ("nn class: crit.value_and_grad(x, y)", lambda: crit.value_and_grad(*a)),
+        ("nn class: crit(x, y)", lambda: crit(*a_nn)),
+        ("nn class: crit.backward(x, y)", lambda: crit.backward(*a_nn)),
+        ("nn class: crit.value_and_grad(x, y)", lambda: crit.value_and_grad(*a_nn)),
     ]
     if "reduction" not in spec.options:
         rows = [r for r in rows if "reduction=" not in r[0]]
@@ -74,12 +83,12 @@ def entries(spec, arrays, options, *, torch=None, jax=None):
 
         def torch_vg():
             xs = list(ta)
-            for g in spec.grads:
-                i = spec.arrays.index(g)
+            grads = [spec.arrays.index(g) for g in spec.grads if g in spec.arrays]
+            for i in grads:
                 xs[i] = ta[i].detach().requires_grad_(True)
             loss = spec.torch(torch, *xs, **o)
             loss.backward()
-            return loss, [xs[spec.arrays.index(g)].grad for g in spec.grads]
+            return loss, [xs[i].grad for i in grads]
 
         rows.append(("torch: F.f + .backward() (reference)", torch_vg))
     return rows

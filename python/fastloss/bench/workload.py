@@ -50,14 +50,16 @@ class Data:
         if "reduction" in spec.options:
             options["reduction"] = reduction
         self.arrays, self.options = tuple(arrays), options
+        # (a gradient of a keyword array, linear_cross_entropy's linear_bias, is
+        # not timed: the samples leave it out)
         self.grad_index = [spec.arrays.index(g) for g in spec.grads
-                           if isinstance(self.arrays[spec.arrays.index(g)], np.ndarray)]
+                           if g in spec.arrays and isinstance(self.arrays[spec.arrays.index(g)], np.ndarray)]
         self.read_bytes = sum(a.nbytes for a in list(self.arrays) + list(options.values())
                               if isinstance(a, np.ndarray))
         self.grad_bytes = sum(self.arrays[i].nbytes for i in self.grad_index)
         outs = []
         for g in spec.grads:
-            a = self.arrays[spec.arrays.index(g)]
+            a = self.arrays[spec.arrays.index(g)] if g in spec.arrays else options.get(g)
             outs.append(np.zeros_like(a) if isinstance(a, np.ndarray) else None)
         self.out = outs[0] if len(outs) == 1 else tuple(outs)
 

@@ -13,9 +13,11 @@ gradient is wanted) and keeps the gradient: backward only scales it by the
 incoming gradient. ``reduction='none'`` runs the forward kernel, and backward
 runs ``<name>_backward`` with the incoming gradient. Gradients flow to the
 loss's differentiable arrays (``input``; ``input1``/``input2`` of
-``margin_ranking_loss``; ``input``/``var`` of ``gaussian_nll_loss``), not
-to ``target``, ``weight`` or ``pos_weight`` (as torch, except that torch also
-differentiates some weights). Tensors are read without a copy (DLPack);
+``margin_ranking_loss``; ``input``/``var`` of ``gaussian_nll_loss``;
+``input``/``linear_weight``/``linear_bias`` of ``linear_cross_entropy``, whose
+module ``fastloss.torch.nn.LinearCrossEntropyLoss`` holds a ``torch.nn.Linear``),
+not to ``target``, ``weight`` or ``pos_weight`` (as torch, except that torch
+also differentiates some weights). Tensors are read without a copy (DLPack);
 results are tensors sharing the kernels' output memory. Semantics and errors
 are fastloss's (``ValueError``/``TypeError`` naming the argument), values are
 torch's. torch is optional: importing this module needs it."""
@@ -54,10 +56,15 @@ class _LossFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, name, options, *arrays):
         spec = _REGISTRY[name]
+        names = _operands(spec)
         plain = [_detach(a) for a in arrays]
-        wanted = [ctx.needs_input_grad[2 + spec.arrays.index(g)] for g in spec.grads]
+        wanted = [ctx.needs_input_grad[2 + names.index(g)] for g in spec.grads]
         reduction = options.get("reduction", spec.options.get("reduction"))
         ctx.name, ctx.options, ctx.plain, ctx.saved_grads = name, options, None, None
+        # keyword operands (linear_cross_entropy's linear_bias) are passed as keywords
+        options = {**options, **dict(zip(names[len(spec.arrays):], plain[len(spec.arrays):]))}
+        plain = plain[:len(spec.arrays)]
+        ctx.options = options
         if any(wanted) and reduction != "none":
             value, grads = spec.value_and_grad(*plain, **options)
             ctx.saved_grads = grads if len(spec.grads) > 1 else (grads,)
@@ -79,7 +86,13 @@ class _LossFunction(torch.autograd.Function):
             grads = [None if g is None else _to_torch(g)
                      for g in (result if len(spec.grads) > 1 else (result,))]
         by_name = dict(zip(spec.grads, grads))
-        return (None, None, *(by_name.get(n) for n in spec.arrays))
+        return (None, None, *(by_name.get(n) for n in _operands(spec)))
+
+
+def _operands(spec):
+    """The tensors a loss's Function takes: its arrays, then the
+    differentiable keyword arrays (linear_cross_entropy's linear_bias)."""
+    return spec.arrays + tuple(g for g in spec.grads if g not in spec.arrays)
 
 
 def _make(name):
@@ -90,8 +103,9 @@ def _make(name):
     def loss(*args, **kwargs):
         bound = sig.bind(*args, **kwargs)
         given = bound.arguments
-        options = {k: _detach(v) for k, v in given.items() if k not in arrays}
-        return _LossFunction.apply(name, options, *(given[n] for n in arrays))
+        names = _operands(spec)
+        options = {k: _detach(v) for k, v in given.items() if k not in names}
+        return _LossFunction.apply(name, options, *(given.get(n) for n in names))
 
     loss.__name__ = loss.__qualname__ = name
     loss.__module__ = __name__
