@@ -508,6 +508,19 @@ def _regression(name, option_sets=({},), heavy=({},), bad_options=(), weighted=T
     return Case(name, args, option_sets, heavy, bad_options, warns=True, fast_path=True, shape_errors=shape_errors)
 
 
+def _softmax_row_value(a, o):
+    """|terms| of a softmax row's loss (x_y - max - log S, log S rounded in
+    any summation order): (max |x| + log C + 1) times the row's factors."""
+    x = np.asarray(a["input"], np.float64)
+    x = x[np.newaxis] if x.ndim == 1 else np.moveaxis(x, 1, -1)
+    with np.errstate(invalid="ignore"):
+        rows = np.nan_to_num(np.abs(x).max(axis=-1, initial=0), posinf=0.0) + np.log(max(x.shape[-1], 1)) + 1
+    w = np.abs(np.asarray(a.get("weight", 1.0), np.float64)).max(initial=1.0)
+    factor = w * (1 + abs(o.get("epsilon", 0.0))) * max(1.0, abs(o.get("alpha", 1.0)))
+    shape = np.shape(a["input"])
+    return (rows * factor).reshape(() if len(shape) == 1 else shape[:1] + shape[2:])
+
+
 _REAL_BAD = lambda n: (({n: "1"}, TypeError, n), ({n: None}, TypeError, n), ({n: 1j}, TypeError, n))  # noqa: E731
 _FINITE_BAD = lambda n: (({n: float("nan")}, ValueError, n), ({n: float("inf")}, ValueError, n),  # noqa: E731
                          ({n: -float("inf")}, ValueError, n))
@@ -618,9 +631,15 @@ CASES = {
             "cross_entropy",
             (Arg("input", _logits_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
              Arg("weight", _positive_weight, "classes", True)),
-            ({}, {"label_smoothing": 0.2}, {"ignore_index": 1}, {"label_smoothing": 1.0}),
+            ({}, {"label_smoothing": 0.2}, {"ignore_index": 1}, {"label_smoothing": 1.0},
+             # beyond torch (its peer: Liger-Kernel's definition in torch ops, BEYOND_TORCH_OPTIONS)
+             {"z_loss": 0.01}, {"softcap": 2.5}, {"z_loss": 0.05, "softcap": 1.5, "label_smoothing": 0.2},
+             {"z_loss": -0.5, "ignore_index": 1}),
             ({}, {"label_smoothing": 0.2}),
             (({"label_smoothing": 1.5}, ValueError, "label_smoothing"), *_REAL_BAD("label_smoothing"),
+             *_REAL_BAD("z_loss"), *_FINITE_BAD("z_loss"), *_FINITE_BAD("softcap"),
+             ({"softcap": 0.0}, ValueError, "softcap"), ({"softcap": -1.0}, ValueError, "softcap"),
+             ({"softcap": "1"}, TypeError, "softcap"),
              ({"ignore_index": 1.0}, TypeError, "ignore_index"), ({"ignore_index": None}, TypeError, "ignore_index"),
              ({"ignore_index": 2**63}, ValueError, "ignore_index")),
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight"),
@@ -752,8 +771,52 @@ CASES = {
             shape_errors=(({"target": (5,)}, "target"),),
             oracle="Liger-Kernel",
         ),
+        Case(
+            "poly1_cross_entropy",
+            (Arg("input", _logits_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"epsilon": 2.0}, {"epsilon": -0.5, "label_smoothing": 0.2}, {"ignore_index": 1},
+             {"epsilon": 0.0}),
+            ({}, {"epsilon": 2.0, "label_smoothing": 0.2}),
+            (*_REAL_BAD("epsilon"), *_FINITE_BAD("epsilon"), ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+             ({"ignore_index": 1.0}, TypeError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight")),
+            value_scale=_softmax_row_value,
+            kind="classification",
+            oracle="optax",
+        ),
+        Case(
+            "softmax_focal_loss",
+            (Arg("input", _logits_rows), Arg("target", _class_u, "rows", index_dtype=np.int64),
+             Arg("weight", _positive_weight, "classes", True)),
+            ({}, {"gamma": 0.0}, {"gamma": 0.5}, {"alpha": 0.25}, {"alpha": 0.75, "gamma": 3.0, "ignore_index": 1},
+             {"gamma": 1.0, "ignore_index": 1}),
+            ({}, {"alpha": 0.25, "gamma": 0.5}),
+            (*_REAL_BAD("gamma"), *_FINITE_BAD("gamma"), ({"gamma": -1.0}, ValueError, "gamma"),
+             *_FINITE_BAD("alpha"), ({"alpha": "1"}, TypeError, "alpha"), ({"alpha": [1.0, 2.0]}, ValueError, "alpha"),
+             ({"ignore_index": 1.0}, TypeError, "ignore_index")),
+            shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight")),
+            value_scale=_softmax_row_value,
+            kind="classification",
+            oracle="Keras",
+        ),
+        Case(
+            "dice_loss",
+            (Arg("input", _unit_target), Arg("target", _unit_target)),
+            ({}, {"smooth": 1.0}, {"smooth": 0.5, "eps": 0.0}, {"eps": 1e-3}),
+            ({}, {"smooth": 1.0}),
+            (*_REAL_BAD("smooth"), *_FINITE_BAD("smooth"), *_REAL_BAD("eps"), *_FINITE_BAD("eps")),
+            shape_errors=(({"target": (3, 5)}, "target"), ({"target": (4,)}, "target")),
+            kind="classification",
+            shapes=((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (0, 3)),
+            oracle="Keras",
+        ),
     )
 }
+
+# Options of a torch-oracle loss that torch's own function does not take
+# (its peer then follows the outside definition named in the loss's docstring).
+BEYOND_TORCH_OPTIONS = {"cross_entropy": ("z_loss", "softcap"), "linear_cross_entropy": ("z_loss", "softcap")}
 
 
 
@@ -798,7 +861,8 @@ class LinearCase(Case):
 
 
 CASES["linear_cross_entropy"] = LinearCase(
-    "linear_cross_entropy", (), option_sets=({}, {"label_smoothing": 0.1}, {"ignore_index": 3}),
+    "linear_cross_entropy", (), option_sets=({}, {"label_smoothing": 0.1}, {"ignore_index": 3},
+                                             {"z_loss": 1e-3, "softcap": 5.0}),
     bad_options=(({"label_smoothing": 2.0}, ValueError, "label_smoothing"),
                  ({"chunk_size": 0}, ValueError, "chunk_size"),
                  ({"ignore_index": 1.5}, TypeError, "ignore_index")))

@@ -3,10 +3,10 @@ definitions they follow: values and gradients, float64 tight (1e-12, plus
 the oracle's own rounding where its formula cancels), float32 within 1e-5 of
 the oracle evaluated in float64 on the same values.
 
-* ``sigmoid_focal_loss``: torchvision.ops.sigmoid_focal_loss. torchvision's
-  wheels for this machine need a newer torch than the 2.13 the suite pins, so
-  the oracle is torchvision's published definition written in torch ops
-  below (``p = sigmoid(x)``, ``ce = BCEWithLogits(x, t)``, ``p_t = p t + (1 - p)(1 - t)``,
+* ``sigmoid_focal_loss``: torchvision.ops.sigmoid_focal_loss when
+  torchvision imports; else (torchvision 0.28.0's wheel installs here but its
+  C ops do not load with torch 2.13: "operator torchvision::nms does not
+  exist") torchvision's published definition written in torch ops below (``p = sigmoid(x)``, ``ce = BCEWithLogits(x, t)``, ``p_t = p t + (1 - p)(1 - t)``,
   ``ce (1 - p_t)**gamma``, times ``alpha t + (1 - alpha)(1 - t)`` when
   ``alpha >= 0``), differentiated by torch autograd.
 * ``log_cosh_loss``: optax.log_cosh and its ``jax.grad`` (float64 JAX).
@@ -97,8 +97,21 @@ def _reduce(torch, loss, reduction, divisor=None):
 # ------------------------------------------------------------ sigmoid focal
 
 
+def _torchvision_focal():
+    """torchvision.ops.sigmoid_focal_loss when torchvision imports (a wheel
+    built for this torch), else None."""
+    try:
+        from torchvision.ops import sigmoid_focal_loss
+    except Exception:  # not installed, or built for another torch (its C ops fail to register)
+        return None
+    return sigmoid_focal_loss
+
+
 def torchvision_sigmoid_focal_loss(torch, inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss's definition, in torch ops."""
+    """torchvision.ops.sigmoid_focal_loss itself when importable, else its definition in torch ops."""
+    ops_focal = _torchvision_focal()
+    if ops_focal is not None:
+        return ops_focal(inputs, targets, alpha=alpha, gamma=gamma, reduction=reduction)
     p = torch.sigmoid(inputs)
     ce = torch.nn.functional.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)

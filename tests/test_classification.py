@@ -14,7 +14,7 @@ import fastloss
 import fastloss.nn
 from fastloss import _core, reference
 
-from cases import CLASSIFICATION, assert_close, assert_identical, case_options
+from cases import BEYOND_TORCH_OPTIONS, CLASSIFICATION, assert_close, assert_identical, case_options
 
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
@@ -60,6 +60,17 @@ def _term_scale(case, arrays, reduction, options, go):
     return float(np.abs(go).max(initial=0)) * max(w, 1.0) * factor
 
 
+def _value_scale(case, arrays, reduction, options):
+    """|terms| of the value (Case.value_scale per row, reduced as the loss), or None."""
+    if case.value_scale is None:
+        return None
+    rows = np.nan_to_num(case.value_scale(arrays, options), posinf=0.0)
+    if reduction == "none":
+        return rows
+    return np.float64(rows.sum()) * (_term_scale(case, arrays, reduction, options, 1.0)
+                                     / max(np.abs(np.asarray(arrays.get("weight", 1.0))).max(initial=0), 1.0))
+
+
 @pytest.mark.parametrize("case, options", case_options(CLASSIFICATION))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("values", ["normal", "grid", "special"])
@@ -83,7 +94,9 @@ def test_against_reference(case, options, dtype, values):
                 expected = _expected(case, arrays, reduction=reduction, **options)
                 expected_grad = _expected(case, arrays, backward=True, reduction=reduction, grad_output=go, **options)
                 tol = {"float32": (tolerance, 1e-6), "float64": (tolerance, 1e-300)}
-                assert_close(value, expected, dtype, tolerance=tol, what=what)
+                # (a loss with value_scale: a row's value is a difference of terms of that size)
+                vscale = _value_scale(case, arrays, reduction, options)
+                assert_close(value, expected, dtype, tolerance=tol, abs_scale=vscale, what=what)
                 # A gradient entry is a difference (p_y - 1 near p_y = 1): its error is relative to the row's terms.
                 scale = np.nan_to_num(np.abs(expected_grad), posinf=0).max(initial=0) + _term_scale(
                     case, arrays, reduction, options, go)
@@ -91,9 +104,11 @@ def test_against_reference(case, options, dtype, values):
                              what=what + " grad")
 
 
-@pytest.mark.parametrize("case, options", case_options(CLASSIFICATION))
+@pytest.mark.parametrize("case, options", case_options(c for c in CLASSIFICATION if c.oracle == "torch"))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_against_torch(case, options, dtype):
+    """(Options torch lacks, BEYOND_TORCH_OPTIONS: the registry's torch peer,
+    the outside definition in torch ops.)"""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)
     for shape in [s for s in case.shapes if 0 not in s]:
@@ -106,8 +121,12 @@ def test_against_torch(case, options, dtype):
                 tensors = {k: torch.tensor(v) for k, v in arrays.items()}
                 tensors["input"].requires_grad_(True)
                 positional, keyword = case.split(tensors)
-                want = getattr(torch.nn.functional, case.name)(*positional, **keyword, reduction=reduction,
-                                                               **options)
+                beyond = set(options) & set(BEYOND_TORCH_OPTIONS.get(case.name, ()))
+                if beyond:
+                    want = case.spec.torch(torch, *positional, **keyword, reduction=reduction, **options)
+                else:
+                    want = getattr(torch.nn.functional, case.name)(*positional, **keyword, reduction=reduction,
+                                                                   **options)
                 go = rng.uniform(-1.5, 2.0, tuple(want.shape)).astype(dtype)
                 (want * torch.tensor(go)).sum().backward()
                 value, grad = _call(case, case.value_and_grad, arrays, reduction=reduction, grad_output=go,
@@ -196,6 +215,9 @@ def test_bitwise_identical_across_threads_and_isas(restore_threads, case, dtype,
     rng = np.random.default_rng(5)
     arrays = case.make(rng, shape, dtype, values="special", weighted=True)
     options = {"label_smoothing": 0.1} if "label_smoothing" in case.spec.options else {}
+    # the other options that change the kernel's math (softcap's tanh, z-loss, alpha, poly)
+    options.update({k: v for k, v in (("z_loss", 1e-3), ("softcap", 4.0), ("alpha", 0.25), ("gamma", 0.5),
+                                      ("smooth", 1.0)) if k in case.spec.options})
 
     def results():
         out = []

@@ -12,6 +12,9 @@ import pytest
 
 import fastloss
 from fastloss import nn
+from fastloss._api import REGISTRY
+
+from cases import BEYOND_TORCH_OPTIONS
 
 F32, F64 = np.float32, np.float64
 
@@ -125,6 +128,57 @@ def test_any_chunk_size_same_maths(chunk_size):
     rng = np.random.default_rng(5)
     x, w, t, b = _data(rng, 40, 16, 300, bias=True, dtype=F64, ignored=3)
     _check((x, w, t, b), {"label_smoothing": 0.1}, F64, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("extras", [{"z_loss": 1e-3}, {"softcap": 2.5}, {"z_loss": 0.2, "softcap": 4.0}], ids=str)
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_z_loss_and_softcap_as_cross_entropy(dtype, reduction, extras, probabilities):
+    """z_loss / softcap act on the logits exactly as in cross_entropy: the
+    fused loss equals fastloss.cross_entropy of the formed logits (chunked or
+    not), and the peer written in torch ops (linear, then Liger-Kernel's
+    definition) gives the same values and gradients."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x, w, t, b = _data(rng, 21, 6, 17, (3,) if probabilities else (), bias=True, dtype=dtype,
+                       probabilities=probabilities, ignored=0 if probabilities else 3)
+    kw = {"reduction": reduction, "label_smoothing": 0.1, **extras}
+    if not probabilities:
+        kw["weight"] = rng.random(17).astype(dtype)
+    value, grads = fastloss.linear_cross_entropy_value_and_grad(x, w, t, linear_bias=b, chunk_size=4, **kw)
+    logits = np.einsum("nh,cjh->ncj", x, w) + b if probabilities else x @ w.T + b
+    ce_value, ce_grad = fastloss.cross_entropy_value_and_grad(logits, t, **kw)
+    _close(value, ce_value, dtype)
+    g = ce_grad.reshape(len(x), -1)
+    _close(grads[0], g @ w.reshape(-1, w.shape[-1]), dtype)
+    _close(grads[1], (g.T @ x).reshape(w.shape), dtype)
+    _close(grads[2], g.sum(0).reshape(b.shape), dtype)
+    tx, tw, tb = (torch.tensor(a.astype(F64), requires_grad=True) for a in (x, w, b))
+    tt = torch.tensor(t.astype(F64) if probabilities else t)
+    tkw = {k: torch.tensor(v.astype(F64)) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    want = REGISTRY["linear_cross_entropy"].torch(torch, tx, tw, tt, linear_bias=tb, **tkw)
+    want.sum().backward()
+    _close(value, want.detach().numpy(), dtype)
+    for got, tv in zip(grads, (tx, tw, tb)):
+        _close(got, tv.grad.numpy(), dtype)
+    # The defaults run torch's own computation.
+    np.testing.assert_array_equal(
+        fastloss.linear_cross_entropy(x, w, t, linear_bias=b, z_loss=0.0, softcap=None),
+        fastloss.linear_cross_entropy(x, w, t, linear_bias=b))
+
+
+@pytest.mark.parametrize("bad, error", [({"z_loss": float("nan")}, ValueError), ({"z_loss": "a"}, TypeError),
+                                        ({"softcap": 0.0}, ValueError), ({"softcap": -1.0}, ValueError),
+                                        ({"softcap": float("inf")}, ValueError)], ids=str)
+def test_z_loss_and_softcap_errors(bad, error):
+    rng = np.random.default_rng(12)
+    x, w, t, _ = _data(rng, 4, 3, 5)
+    name = next(iter(bad))
+    with pytest.raises(error, match=name):
+        fastloss.linear_cross_entropy(x, w, t, **bad)
+    with pytest.raises(error, match=name):
+        fastloss.cross_entropy(x @ w.T, t, **bad)
 
 
 def test_ignore_index_explicit_and_default():
@@ -324,8 +378,8 @@ def test_module_initialisation_as_torch_linear():
 
 def test_module_signature_is_torchs():
     """torch's constructor and forward, with chunk_size for torch's options,
-    a NumPy dtype (float32 as torch's default) and an rng for its generator;
-    no device."""
+    a NumPy dtype (float32 as torch's default), z_loss and softcap (beyond
+    torch, after its arguments) and an rng for its generator; no device."""
     import inspect
 
     torch = pytest.importorskip("torch")
@@ -335,6 +389,7 @@ def test_module_signature_is_torchs():
 
     theirs = described(torch.nn.LinearCrossEntropyLoss.__init__, ("device",))
     theirs = [("chunk_size", k) if n == "options" else (n, k) for n, k in theirs]
+    theirs += [(n, inspect.Parameter.KEYWORD_ONLY) for n in BEYOND_TORCH_OPTIONS["linear_cross_entropy"]]
     assert described(nn.LinearCrossEntropyLoss.__init__, ("rng",)) == theirs
     assert described(nn.LinearCrossEntropyLoss.forward) == described(torch.nn.LinearCrossEntropyLoss.forward)
     crit = nn.LinearCrossEntropyLoss(3, 4)
@@ -489,7 +544,6 @@ def test_jax_bridge_gradients_reach_every_parameter():
     import jax.numpy as jnp
 
     import fastloss.jax
-    from fastloss._api import REGISTRY
 
     rng = np.random.default_rng(22)
     x, w, t, b = _data(rng, 10, 5, 7, bias=True, dtype=F32, ignored=1)

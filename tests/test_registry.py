@@ -15,7 +15,7 @@ import fastloss.nn
 from fastloss import _core, reference
 from fastloss._api import REGISTRY
 
-from cases import CASES, KNOWN_KINDS
+from cases import BEYOND_TORCH_OPTIONS, CASES, KNOWN_KINDS
 
 NAMES = sorted(REGISTRY)
 
@@ -84,7 +84,10 @@ def test_signatures_match_torch(name):
     torch = pytest.importorskip("torch")
     spec = REGISTRY[name]
     theirs = inspect.signature(getattr(torch.nn.functional, name)).parameters
+    beyond = BEYOND_TORCH_OPTIONS.get(name, ())  # after torch's, in this order
     ours = inspect.signature(spec.forward).parameters
+    assert list(ours)[len(ours) - len(beyond):] == list(beyond)
+    ours = {n: p for n, p in ours.items() if n not in beyond}
     expected = {n: p.default for n, p in theirs.items() if n not in ("size_average", "reduce")}
     if name == "linear_cross_entropy":  # torch's options=LinearCrossEntropyOptions is fastloss's chunk_size
         expected = {("chunk_size" if n == "options" else n): d for n, d in expected.items()}
@@ -98,7 +101,7 @@ def test_signatures_match_torch(name):
     torch_cls = getattr(torch.nn, spec.class_name)
     torch_init = [n for n in inspect.signature(torch_cls.__init__).parameters
                   if n not in ("self", "size_average", "reduce")]
-    assert list(spec.class_options) == torch_init
+    assert [n for n in spec.class_options if n not in beyond] == torch_init
 
 
 @pytest.mark.parametrize("name", NAMES)

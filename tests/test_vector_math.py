@@ -38,7 +38,7 @@ from fastloss import _core
 
 mpmath = pytest.importorskip("mpmath")
 
-FUNCTIONS = ("exp", "expm1", "log", "log1p", "softplus", "log_sigmoid", "sigmoid")
+FUNCTIONS = ("exp", "expm1", "log", "log1p", "softplus", "log_sigmoid", "sigmoid", "tanh")
 
 # Max ulp error asserted per function: (float32, float64), as math.h states.
 BOUNDS = {
@@ -49,6 +49,7 @@ BOUNDS = {
     "softplus": (1.0, 2.0),
     "log_sigmoid": (1.0, 2.0),
     "sigmoid": (1.0, 2.0),
+    "tanh": (2.5, 2.0),
 }
 
 
@@ -88,6 +89,7 @@ MP_FUNCTIONS = {
     "softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
     "log_sigmoid": lambda x: -mpmath.log1p(mpmath.exp(-x)),
     "sigmoid": _mp_sigmoid,
+    "tanh": mpmath.tanh,
 }
 
 
@@ -104,6 +106,7 @@ NP_FUNCTIONS = {  # float64, for float32 results
     "softplus": lambda x: np.logaddexp(0.0, x),
     "log_sigmoid": lambda x: -np.logaddexp(0.0, -x),
     "sigmoid": _np_sigmoid,
+    "tanh": np.tanh,
 }
 
 # (mantissa bits, smallest normal exponent, largest finite) per dtype.
@@ -185,6 +188,9 @@ def hard_points(name, dtype):
     common = [0.0, *tiny, *(-t for t in tiny)]
     ln2 = float(np.log(2.0))
     reduction_edges = [k * ln2 / 2 for k in range(-9, 10, 2)]  # where round(x / ln2) changes
+    if name == "tanh":  # tiny arguments, expm1's reduction edges (at 2x), where tanh rounds to 1, the clamp
+        pts = common + [k * ln2 / 4 for k in range(-9, 10, 2)] + [9.01, 9.02, 19.06, 19.07, 20.0, -20.0, 1e-4, -0.5]
+        return _around(pts, dtype=dtype)
     if name in ("exp", "expm1", "sigmoid", "softplus", "log_sigmoid"):
         over = [88.72283935546875, 88.7228] if f32 else [709.782712893384, 709.78]
         under = [-87.33654, -103.972076, -104.0] if f32 else [-708.3964185322641, -745.1332191019411, -745.2]
@@ -208,6 +214,7 @@ SPECIALS = {
     "softplus": [(np.inf, np.inf), (-np.inf, 0.0), (1e6, 1e6), (-1e6, 0.0)],
     "log_sigmoid": [(np.inf, -0.0), (-np.inf, -np.inf), (1e6, -0.0), (-1e6, -1e6)],
     "sigmoid": [(np.inf, 1.0), (-np.inf, 0.0), (0.0, 0.5), (-0.0, 0.5), (1e6, 1.0), (-1e6, 0.0)],
+    "tanh": [(np.inf, 1.0), (-np.inf, -1.0), (0.0, 0.0), (-0.0, -0.0), (1e6, 1.0), (-1e6, -1.0)],
 }
 
 

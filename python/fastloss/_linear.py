@@ -63,7 +63,7 @@ def default_chunk_rows(vocabulary, itemsize):
     return max(1, min(MAX_CHUNK_ROWS, CHUNK_BYTES // max(1, vocabulary * itemsize)))
 
 
-def kernel_options(ignore_index, label_smoothing, probabilities):
+def kernel_options(ignore_index, label_smoothing, probabilities, z_loss=0.0, softcap=None):
     """The cross-entropy kernel's options (``losses.h``'s order), validated as
     ``cross_entropy`` validates them; the one place a new cross-entropy
     option is passed through."""
@@ -75,7 +75,7 @@ def kernel_options(ignore_index, label_smoothing, probabilities):
         raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
     if not label_smoothing > 0.0:  # torch smooths only when label_smoothing > 0: negative or NaN is plain CE
         label_smoothing = 0.0
-    return (ignore_index, label_smoothing)
+    return (ignore_index, label_smoothing, *rw.ce_extras(z_loss, softcap))
 
 
 def _blas_matrix(a):
@@ -103,7 +103,7 @@ def _index_rows(t, ignore_index, classes, weight):
 
 
 def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
-             label_smoothing, chunk_size):
+             label_smoothing, chunk_size, z_loss=0.0, softcap=None):
     red = v.reduction(reduction)
     x = v.check_float(v.as_array(input, "input"), "input")
     if x.ndim not in (1, 2):
@@ -133,7 +133,7 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
     loss_shape = ((rows,) if batched else ()) + tuple(out_features)
     t = v.as_array(target, "target")
     probs = v.is_float(t.dtype)
-    options = kernel_options(ignore_index, label_smoothing, probs)
+    options = kernel_options(ignore_index, label_smoothing, probs, z_loss, softcap)
     wobj = None
     if weight is not None:
         wobj = v.check_real(v.as_array(weight, "weight"), "weight")
@@ -185,6 +185,10 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
         gb = None if kb is None else np.zeros(vocabulary, kdtype)
     chunk = _chunk_size(chunk_size, rows, vocabulary, kdtype.itemsize)
     buffer = np.empty((chunk, vocabulary), kdtype)
+    # The kernel turns the logits into G in place, except for a soft-capped
+    # K-dimensional loss: its lanes path reads each logit again for the cap's
+    # slope after writing G, so G gets a buffer of its own.
+    gbuffer = np.empty_like(buffer) if want_grad and softcap is not None and inner > 1 else buffer
     block = max(1, min(vocabulary, buffer.nbytes // max(1, features * kdtype.itemsize)))
     product = np.empty((block, features), kdtype) if want_grad and rows > chunk else None
     total = 0.0
@@ -196,10 +200,11 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
         if kb is not None:
             logits += kb
         cube = logits.reshape(r1 - r0, classes, inner)
+        grad = gbuffer[: r1 - r0]
         s, _, errors, bad = _core.rowwise_call(
             _CE, want_value, want_grad, kred, scale, (cube,), kt[r0:r1], kw,
             None if kg is None else kg[r0:r1], None if loss_out is None else loss_out[r0:r1],
-            (cube,) if want_grad else (), options)
+            (grad.reshape(cube.shape),) if want_grad else (), options)
         if errors & 1:  # (checked above; kept so a kernel error can never pass silently)
             raise IndexError(f"target: class index {bad} is out of bounds for {classes} classes")
         if errors:
@@ -207,16 +212,16 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
         total += s
         if not want_grad:
             continue
-        np.matmul(logits, kw_lin, out=gx[r0:r1])
+        np.matmul(grad, kw_lin, out=gx[r0:r1])
         if gb is not None:
-            gb += logits.sum(axis=0)
+            gb += grad.sum(axis=0)
         if r0 == 0:
-            np.matmul(logits.T, xc, out=gw)
+            np.matmul(grad.T, xc, out=gw)
             continue
         for v0 in range(0, vocabulary, block):
             v1 = min(vocabulary, v0 + block)
             part = product[: v1 - v0]
-            np.matmul(logits[:, v0:v1].T, xc, out=part)
+            np.matmul(grad[:, v0:v1].T, xc, out=part)
             gw[v0:v1] += part
     if want_grad and rows == 0:
         gw[...] = 0

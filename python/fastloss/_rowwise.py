@@ -56,6 +56,21 @@ def check_index(value, name):
     return value
 
 
+def ce_extras(z_loss, softcap):
+    """cross_entropy's beyond-torch options as the kernel takes them:
+    ``(z_loss, softcap)``, a finite ``z_loss`` and ``softcap`` None (0 for the
+    kernel) or a finite number > 0."""
+    z_loss = v.real_number(z_loss, "z_loss")
+    if not math.isfinite(z_loss):
+        raise ValueError(f"z_loss: must be a finite number, got {z_loss}")
+    if softcap is None:
+        return z_loss, 0.0
+    softcap = v.real_number(softcap, "softcap")
+    if not (math.isfinite(softcap) and softcap > 0):
+        raise ValueError(f"softcap: must be a finite number > 0 or None, got {softcap}")
+    return z_loss, softcap
+
+
 def class_weight(weight, classes, kdtype):
     """``weight``: None, or a 1-D array of ``classes`` entries, in the kernel dtype, contiguous."""
     if weight is None:

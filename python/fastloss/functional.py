@@ -732,7 +732,7 @@ def _class_loss(name, mode, grad_output, out, input, target, weight, reduction, 
 
 
 def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_index=-100, reduction="mean",
-                   label_smoothing=0.0):
+                   label_smoothing=0.0, z_loss=0.0, softcap=None):
     r"""Cross entropy of logits ``input`` against class indices or class
     probabilities, with ``lp = log_softmax(input)`` along the class axis:
 
@@ -753,8 +753,23 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
     (plain cross entropy), as torch applies smoothing only when it is > 0.
 
     Gradient w.r.t. input: ``(w[y] (1 - e) + (e / C) sum(w)) * softmax - w[y] (1 - e) onehot(y) - (e / C) w``
-    (probabilities: ``sum(w t') * softmax - w t'``), from the same pass."""
+    (probabilities: ``sum(w t') * softmax - w t'``), from the same pass.
+
+    Beyond torch (Liger-Kernel's ``lse_square_scale`` and ``softcap``, cut-cross-entropy's
+    ``softcap``; the defaults run torch's computation unchanged, bit for bit):
+
+    * ``softcap`` (None, or a finite number > 0): the logits are ``softcap * tanh(input / softcap)``
+      before everything above (softmax, smoothing, z-loss); the gradient goes through the tanh
+      (times ``1 - tanh(input / softcap)**2``).
+    * ``z_loss`` (a finite number, 0 = off): adds ``z_loss * lse**2`` per row, ``lse`` the
+      logsumexp of the (capped) logits; for class indices it is weighted by ``w[y]`` like the rest
+      of the row, so ``'mean'`` stays ``sum(l) / sum(w[y])`` over the rows not ``ignore_index``
+      (ignored rows add nothing); it does not depend on ``label_smoothing``. For probability
+      targets each row adds ``z_loss * lse**2`` and ``'mean'`` divides by the number of rows.
+      Gradient: ``+ w[y] * 2 * z_loss * lse * softmax``. Without ``weight`` this is Liger-Kernel's
+      loss exactly; with ``weight`` Liger divides the z term by the row count instead."""
     ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    z_loss, softcap = _rw.ce_extras(z_loss, softcap)
     label_smoothing = _v.real_number(label_smoothing, "label_smoothing")
     if label_smoothing > 1.0:
         raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
@@ -764,7 +779,31 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
     if _v.is_float(t.dtype) and ignore_index >= 0:
         raise ValueError("ignore_index: is not supported for floating point (probability) targets")
     return _class_loss("cross_entropy", mode, grad_output, out, input, target, weight, reduction,
-                       (ignore_index, label_smoothing), probabilities_ok=True)
+                       (ignore_index, label_smoothing, z_loss, softcap), probabilities_ok=True)
+
+
+def _cross_entropy_torch(torch, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                         z_loss=0.0, softcap=None):
+    """torch's cross_entropy; with z_loss / softcap, Liger-Kernel's definition in torch ops."""
+    F = torch.nn.functional
+    if softcap is not None:
+        input = softcap * torch.tanh(input / softcap)
+    value = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index, reduction="none",
+                            label_smoothing=label_smoothing) if (z_loss or softcap is not None) else None
+    if value is None:
+        return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                               label_smoothing=label_smoothing)
+    axis = 0 if input.dim() == 1 else 1
+    lse = torch.logsumexp(input, dim=axis)
+    if target.dtype.is_floating_point:
+        value = value + z_loss * lse**2
+        return _torch_reduce(value, reduction)
+    valid = target != ignore_index
+    wy = torch.ones_like(lse) if weight is None else weight[torch.where(valid, target, 0)]
+    wy = torch.where(valid, wy, torch.zeros_like(wy))
+    if z_loss:
+        value = torch.where(valid, value + wy * z_loss * lse**2, value)
+    return _torch_reduce(value, reduction, wy.sum() if reduction == "mean" else None)
 
 
 def _log_softmax_jax(jnp, x, axis):
@@ -772,10 +811,15 @@ def _log_softmax_jax(jnp, x, axis):
     return x - m - jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True))
 
 
-def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                       z_loss=0.0, softcap=None):
     label_smoothing = label_smoothing if label_smoothing > 0 else 0.0  # as torch
     axis = 0 if input.ndim == 1 else 1
+    if softcap is not None:
+        input = softcap * jnp.tanh(input / softcap)
     lp = _log_softmax_jax(jnp, input, axis)
+    m = jnp.max(input, axis=axis)
+    lse2 = z_loss * (m + jnp.log(jnp.sum(jnp.exp(input - jnp.expand_dims(m, axis)), axis=axis))) ** 2
     C = input.shape[axis]
     wshape = [1] * input.ndim
     wshape[axis] = C
@@ -783,7 +827,7 @@ def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduc
     wb = w.reshape(wshape)
     if jnp.issubdtype(target.dtype, jnp.floating):
         tt = target * (1 - label_smoothing) + label_smoothing / C
-        value = -(tt * wb * lp).sum(axis)
+        value = -(tt * wb * lp).sum(axis) + lse2
         return _jax_reduce(jnp, value, reduction)
     valid = target != ignore_index
     y = jnp.where(valid, target, 0)
@@ -793,6 +837,7 @@ def _cross_entropy_jax(jnp, input, target, weight=None, ignore_index=-100, reduc
     if label_smoothing:
         smooth = jnp.where(valid, -(wb * lp).sum(axis), 0)
         value = (1 - label_smoothing) * value + label_smoothing / C * smooth
+    value = value + wy * lse2
     return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
 
 
@@ -823,6 +868,10 @@ def _ce_smoothing_sample(rng, size, dtype):
     return _class_sample(rng, size, dtype, 1000)[0], {"label_smoothing": 0.1}
 
 
+def _ce_z_softcap_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)[0], {"z_loss": 1e-4, "softcap": 30.0}
+
+
 def _ce_probabilities_sample(rng, size, dtype):
     (x, _), _ = _class_sample(rng, size, dtype, 1000)
     p = rng.random(x.shape)
@@ -831,10 +880,12 @@ def _ce_probabilities_sample(rng, size, dtype):
 
 cross_entropy, cross_entropy_backward, cross_entropy_value_and_grad = _export(
     define(_cross_entropy, class_name="CrossEntropyLoss", family="classification", grads=("input",),
-           sample=_ce_sample, class_options=("weight", "ignore_index", "reduction", "label_smoothing"),
-           torch="cross_entropy", jax=_cross_entropy_jax,
+           sample=_ce_sample,
+           class_options=("weight", "ignore_index", "reduction", "label_smoothing", "z_loss", "softcap"),
+           torch=_cross_entropy_torch, jax=_cross_entropy_jax,
            bench_variants=(("C=32000", _ce_vocabulary_sample), ("probabilities", _ce_probabilities_sample),
-                           ("label_smoothing=0.1", _ce_smoothing_sample)))
+                           ("label_smoothing=0.1", _ce_smoothing_sample),
+                           ("z_loss=1e-4,softcap=30", _ce_z_softcap_sample)))
 )
 
 
@@ -893,7 +944,8 @@ from . import _linear  # noqa: E402
 
 
 def _linear_cross_entropy(mode, grad_output, out, input, linear_weight, target, *, linear_bias=None, weight=None,
-                          reduction="mean", ignore_index=None, label_smoothing=0.0, chunk_size=None):
+                          reduction="mean", ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0,
+                          softcap=None):
     r"""Cross entropy of the logits ``z = input @ W.T + b`` (``torch.nn.Linear``
     then :func:`cross_entropy`) without ever forming the ``(N, V)`` logits:
     ``linear_cross_entropy(x, W, y, **o) == cross_entropy(linear(x, W, b), y, **o)``
@@ -909,7 +961,9 @@ def _linear_cross_entropy(mode, grad_output, out, input, linear_weight, target, 
     as :func:`cross_entropy` (``'mean'`` divides by the summed ``weight[y]``
     of the rows not ignored, or by the number of rows for probabilities).
     ``ignore_index=None`` is -100 for class indices (torch); giving it with
-    probability targets raises ValueError.
+    probability targets raises ValueError. ``z_loss`` and ``softcap`` (beyond
+    torch) act on the logits ``z`` exactly as in :func:`cross_entropy`; their
+    defaults leave torch's results unchanged.
 
     Gradients: with ``G = d loss / d z`` (:func:`cross_entropy`'s gradient),
     ``grad_input = G @ W``, ``grad_linear_weight = G.T @ input``,
@@ -930,22 +984,32 @@ def _linear_cross_entropy(mode, grad_output, out, input, linear_weight, target, 
     computed in float32 (converted copies of ``input`` and ``linear_weight``)
     and returned in the input's dtype; mixed dtypes promote."""
     return _linear.evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, weight, reduction,
-                            ignore_index, label_smoothing, chunk_size)
+                            ignore_index, label_smoothing, chunk_size, z_loss, softcap)
 
 
-def _lce_torch(torch, input, linear_weight, target, chunk_size=None, **options):
-    return torch.nn.functional.linear_cross_entropy(input, linear_weight, target, **options)
+def _lce_torch(torch, input, linear_weight, target, chunk_size=None, z_loss=0.0, softcap=None, **options):
+    """torch's linear_cross_entropy; with z_loss / softcap, linear then the
+    cross_entropy peer (Liger-Kernel's definition in torch ops)."""
+    if not z_loss and softcap is None:
+        return torch.nn.functional.linear_cross_entropy(input, linear_weight, target, **options)
+    bias, ignore_index = options.pop("linear_bias", None), options.pop("ignore_index", None)
+    logits = torch.einsum("nh,...h->n...", input, linear_weight) if input.dim() == 2 else torch.einsum(
+        "h,...h->...", input, linear_weight)
+    if bias is not None:
+        logits = logits + bias
+    return _cross_entropy_torch(torch, logits, target, ignore_index=-100 if ignore_index is None else ignore_index,
+                                z_loss=z_loss, softcap=softcap, **options)
 
 
 def _lce_jax(jnp, input, linear_weight, target, linear_bias=None, weight=None, reduction="mean", ignore_index=None,
-             label_smoothing=0.0, chunk_size=None):
+             label_smoothing=0.0, chunk_size=None, z_loss=0.0, softcap=None):
     classes, out_features, features = linear_weight.shape[0], linear_weight.shape[1:-1], linear_weight.shape[-1]
     logits = input @ linear_weight.reshape(-1, features).T
     if linear_bias is not None:
         logits = logits + linear_bias.reshape(-1)
     logits = logits.reshape(input.shape[:-1] + (classes,) + tuple(out_features))
     return _cross_entropy_jax(jnp, logits, target, weight, -100 if ignore_index is None else ignore_index,
-                              reduction, label_smoothing)
+                              reduction, label_smoothing, z_loss, softcap)
 
 
 def _lce_sample(rng, size, dtype, features=64, classes=1000):
@@ -958,7 +1022,7 @@ def _lce_sample(rng, size, dtype, features=64, classes=1000):
 linear_cross_entropy, linear_cross_entropy_backward, linear_cross_entropy_value_and_grad = _export(
     define(_linear_cross_entropy, class_name="LinearCrossEntropyLoss", family="classification",
            grads=("input", "linear_weight", "linear_bias"), sample=_lce_sample,
-           class_options=("weight", "reduction", "ignore_index", "label_smoothing", "chunk_size"),
+           class_options=("weight", "reduction", "ignore_index", "label_smoothing", "chunk_size", "z_loss", "softcap"),
            torch=_lce_torch, jax=_lce_jax)  # the language-model head's shape: fastloss bench --lce
 )
 
@@ -1457,6 +1521,278 @@ def _jsd_sample(rng, size, dtype):
     define(_jensen_shannon_divergence, class_name="JensenShannonDivergenceLoss", family="probabilistic",
            grads=("input",), sample=_jsd_sample, class_options=("beta", "log_target", "reduction"),
            torch=_jsd_torch, jax=_jsd_jax)
+)
+
+
+# The row-wise ones (cpp/src/losses/classification.h, the row-wise driver:
+# fixed blocks of rows, sums in fixed slots, bitwise identical for any thread
+# count): poly-1 cross entropy and softmax focal loss on class indices, Dice
+# over each sample's features.
+
+
+def _poly1_cross_entropy(mode, grad_output, out, input, target, epsilon=1.0, weight=None, ignore_index=-100,
+                         reduction="mean", label_smoothing=0.0):
+    r"""Poly-1 cross entropy (Leng et al. 2022, optax's ``poly_loss_cross_entropy``):
+    :func:`cross_entropy` plus ``epsilon * w[y] * (1 - p_t)`` per row, with
+    ``p = softmax(input)`` along the class axis and ``p_t = (1 - e) * p[y] + e / C``
+    the probability of the (smoothed, ``e = label_smoothing``) label — optax's
+    ``sum(labels * (1 - softmax))`` with those labels.
+
+    ``weight`` (C,) multiplies the poly term by ``w[y]`` as it does the cross
+    entropy; ``'mean'`` divides by ``sum(w[y])`` over the rows whose target is
+    not ``ignore_index`` (ignored rows add nothing; NaN when none is left).
+    ``epsilon`` is any finite number (1.0 as the paper's Poly-1; optax's default
+    is 2.0). Class-index targets only (shapes as :func:`cross_entropy`'s:
+    ``input`` (C), (N, C) or (N, C, d1, ..., dk); any integer dtype).
+
+    Gradient w.r.t. input: cross_entropy's plus
+    ``epsilon * w[y] * (1 - e) * p[y] * (p - onehot(y))``."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    epsilon = _finite_number(epsilon, "epsilon")
+    label_smoothing = _v.real_number(label_smoothing, "label_smoothing")
+    if label_smoothing > 1.0:
+        raise ValueError(f"label_smoothing: must be between 0.0 and 1.0 (got {label_smoothing})")
+    if not label_smoothing > 0.0:
+        label_smoothing = 0.0
+    return _class_loss("poly1_cross_entropy", mode, grad_output, out, input, target, weight, reduction,
+                       (ignore_index, label_smoothing, epsilon), probabilities_ok=False)
+
+
+def _poly1_torch(torch, input, target, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0):
+    """optax's poly_loss_cross_entropy (one-hot labels, smoothed), with torch's weight and ignore_index."""
+    F = torch.nn.functional
+    ce = F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index, reduction="none",
+                         label_smoothing=label_smoothing)
+    axis = 0 if input.dim() == 1 else 1
+    valid = target != ignore_index
+    y = torch.where(valid, target, 0)
+    p_y = torch.gather(torch.softmax(input, axis), axis, y.unsqueeze(axis)).squeeze(axis)
+    e = max(label_smoothing, 0.0)
+    wy = torch.ones_like(p_y) if weight is None else weight[y]
+    wy = torch.where(valid, wy, torch.zeros_like(wy))
+    value = ce + epsilon * wy * (1 - ((1 - e) * p_y + e / input.shape[axis]))
+    return _torch_reduce(value, reduction, wy.sum() if reduction == "mean" else None)
+
+
+def _poly1_jax(jnp, input, target, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+               label_smoothing=0.0):
+    e = label_smoothing if label_smoothing > 0 else 0.0
+    ce = _cross_entropy_jax(jnp, input, target, weight, ignore_index, "none", label_smoothing)
+    axis = 0 if input.ndim == 1 else 1
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    p = jnp.exp(_log_softmax_jax(jnp, input, axis))
+    p_y = jnp.take_along_axis(p, jnp.expand_dims(y, axis), axis).squeeze(axis)
+    w = jnp.ones(input.shape[axis], input.dtype) if weight is None else weight
+    wy = jnp.where(valid, w[y], 0)
+    value = ce + epsilon * wy * (1 - ((1 - e) * p_y + e / input.shape[axis]))
+    return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+poly1_cross_entropy, poly1_cross_entropy_backward, poly1_cross_entropy_value_and_grad = _export(
+    define(_poly1_cross_entropy, class_name="Poly1CrossEntropyLoss", family="classification", grads=("input",),
+           sample=_ce_sample,
+           class_options=("epsilon", "weight", "ignore_index", "reduction", "label_smoothing"),
+           torch=_poly1_torch, jax=_poly1_jax)
+)
+
+
+def _focal_denominator(target, weight, ignore_index, classes):
+    """``sum(weight[y])`` (or the count) over the rows not ``ignore_index``,
+    float64; None when the target is not valid (the kernel call then raises)."""
+    t = _v.as_array(target, "target")
+    if t.dtype.kind not in "iu":
+        return None
+    y = t.reshape(-1)
+    y = y[y != ignore_index] if _INT_RANGE(t.dtype, ignore_index) else y
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        return None
+    if weight is None:
+        return float(y.size)
+    w = np.asarray(_v.as_array(weight, "weight"), np.float64)
+    if w.shape != (classes,):
+        return None
+    return float(np.sum(w[y.astype(np.intp)]))
+
+
+def _INT_RANGE(dtype, value):
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+def _softmax_focal_torch(torch, input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100,
+                         reduction="mean"):
+    """Keras' CategoricalFocalCrossentropy (one-hot labels, no clipping), torch's weight and ignore_index."""
+    axis = 0 if input.dim() == 1 else 1
+    valid = target != ignore_index
+    y = torch.where(valid, target, 0)
+    lp = torch.gather(torch.log_softmax(input, axis), axis, y.unsqueeze(axis)).squeeze(axis)
+    C = input.shape[axis]
+    wy = torch.ones_like(lp) if weight is None else weight[y]
+    wy = torch.where(valid, wy, torch.zeros_like(wy))
+    a = 1.0 if alpha is None else (torch.as_tensor(alpha, dtype=input.dtype).expand(C)[y])
+    value = -a * wy * (1 - torch.exp(lp)) ** gamma * lp
+    return _torch_reduce(value, reduction, wy.sum() if reduction == "mean" else None)
+
+
+def _softmax_focal_jax(jnp, input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100, reduction="mean"):
+    axis = 0 if input.ndim == 1 else 1
+    valid = target != ignore_index
+    y = jnp.where(valid, target, 0)
+    lp = jnp.take_along_axis(_log_softmax_jax(jnp, input, axis), jnp.expand_dims(y, axis), axis).squeeze(axis)
+    C = input.shape[axis]
+    w = jnp.ones(C, input.dtype) if weight is None else weight
+    wy = jnp.where(valid, w[y], 0)
+    a = 1.0 if alpha is None else jnp.broadcast_to(jnp.asarray(alpha, input.dtype), (C,))[y]
+    value = -a * wy * (-jnp.expm1(lp)) ** gamma * lp
+    return _jax_reduce(jnp, value, reduction, divisor=wy.sum() if reduction == "mean" else None)
+
+
+def _focal_class_sample(rng, size, dtype):
+    return _class_sample(rng, size, dtype, 1000)
+
+
+def _softmax_focal_loss(mode, grad_output, out, input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100,
+                        reduction="mean"):
+    r"""Softmax focal loss (Lin et al. 2017) on class indices, Keras'
+    ``CategoricalFocalCrossentropy(from_logits=True)`` with one-hot labels: with
+    ``p = softmax(input)`` along the class axis and ``lp = log(p[y])``,
+    ``l = -a[y] * w[y] * (1 - p[y])**gamma * lp``.
+
+    Args:
+        input: logits (C), (N, C) or (N, C, d1, ..., dk).
+        target: class indices, input's shape without the class axis (any integer dtype).
+        alpha: None (no balancing: ``a = 1``), a finite number (every class), or a
+            (C,) array of per-class factors (Keras takes both).
+        gamma: finite, ``>= 0``; 0 is (alpha-weighted) cross entropy.
+        weight: (C,) class weights, as :func:`cross_entropy`'s.
+        ignore_index: rows with this target add nothing (loss and gradient 0).
+        reduction: ``'mean'`` divides by ``sum(w[y])`` (the row count without
+            ``weight``) over the rows not ignored — ``alpha`` is part of the loss,
+            not of the denominator (Keras' mean over samples); NaN when no row is
+            left. ``'sum'``, ``'none'``.
+
+    Computed from the log-softmax (no clipping: Keras clips ``p`` to
+    ``[1e-7, 1 - 1e-7]``), with ``1 - p[y] = -expm1(lp)`` exact for confident
+    rows. Gradient w.r.t. input: ``K * (p - onehot(y))`` with
+    ``K = a[y] w[y] (1 - p[y])**gamma (1 - gamma p[y] lp / (1 - p[y]))`` (the
+    limit ``lp / (1 - p) -> -1`` where ``p[y]`` rounds to 1)."""
+    ignore_index = _rw.check_index(ignore_index, "ignore_index")
+    gamma = _finite_number(gamma, "gamma")
+    if gamma < 0:
+        raise ValueError(f"gamma: must be >= 0, got {gamma}")
+    if alpha is None:
+        return _class_loss("softmax_focal_loss", mode, grad_output, out, input, target, weight, reduction,
+                           (ignore_index, gamma), probabilities_ok=False)
+    red = _v.reduction(reduction)
+    x, cube, _ = _class_axis_input(input)
+    classes = cube[1]
+    if isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, (bool, np.bool_)):
+        a = np.full(classes, _finite_number(alpha, "alpha"))
+    else:
+        a = _v.check_real(_v.as_array(alpha, "alpha"), "alpha")
+        if a.shape != (classes,):
+            raise ValueError(f"alpha: expected a number or a 1-D array of {classes} class factors, got shape {a.shape}")
+        a = np.asarray(a, np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError("alpha: must be finite")
+    combined = a if weight is None else np.asarray(_v.as_array(weight, "weight"), np.float64) * a
+    if weight is not None:
+        wobj = _v.check_real(_v.as_array(weight, "weight"), "weight")
+        if wobj.shape != (classes,):
+            raise ValueError(f"weight: expected a 1-D array of {classes} class weights, got shape {wobj.shape}")
+        combined = combined.astype(np.result_type(wobj.dtype, np.float32) if wobj.dtype.kind == "f" else np.float64)
+    else:
+        combined = combined.astype(x.dtype if x.dtype in (np.float32, np.float64) else np.float32)
+    if red != _v.MEAN:
+        return _class_loss("softmax_focal_loss", mode, grad_output, out, input, target, combined, reduction,
+                           (ignore_index, gamma), probabilities_ok=False)
+    # 'mean' with alpha folded into the kernel's weight: the kernel sums, the
+    # denominator sum(w[y]) comes from the targets (alpha not in it).
+    denominator = _focal_denominator(target, weight, ignore_index, classes)
+    if mode == _PARTIAL:
+        part = _class_loss("softmax_focal_loss", mode, None, None, input, target, combined, "sum",
+                           (ignore_index, gamma), probabilities_ok=False)
+        return _Partial(part.total, denominator, part.dtype)
+    if mode == _FORWARD:  # (the sum in the result dtype, then divided: the same bits as value_and_grad's)
+        value = _class_loss("softmax_focal_loss", mode, None, None, input, target, combined, "sum",
+                            (ignore_index, gamma), probabilities_ok=False)
+        return np.asarray(value).dtype.type(_v.divide(float(value), denominator))
+    go = 1.0 if grad_output is None else grad_output
+    if np.ndim(go) != 0:
+        raise ValueError(f"grad_output: a reduced loss takes a scalar, got shape {np.shape(go)}")
+    scale = 1.0 if denominator is None else denominator  # None: an invalid target, the kernel call raises
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.float64(go) / scale
+    result = _class_loss("softmax_focal_loss", mode, scaled, out, input, target, combined, "sum",
+                         (ignore_index, gamma), probabilities_ok=False)
+    if mode == _BACKWARD:
+        return result
+    value, grad = result
+    return np.asarray(value).dtype.type(_v.divide(float(value), denominator)), grad
+
+
+softmax_focal_loss, softmax_focal_loss_backward, softmax_focal_loss_value_and_grad = _export(
+    define(_softmax_focal_loss, class_name="SoftmaxFocalLoss", family="classification", grads=("input",),
+           sample=_focal_class_sample,
+           class_options=("alpha", "gamma", "weight", "ignore_index", "reduction"),
+           torch=_softmax_focal_torch, jax=_softmax_focal_jax)
+)
+
+
+def _dice_loss(mode, grad_output, out, input, target, smooth=0.0, eps=1e-7, reduction="mean"):
+    r"""Dice loss on probabilities, per sample: axis 0 is the batch, and each
+    sample's sums run over all its other axes (Keras' ``Dice`` with
+    ``axis=(1, ..., ndim - 1)``; its defaults: ``smooth=0``, ``eps=1e-7``
+    Keras' ``backend.epsilon()``):
+    ``l[n] = 1 - (2 sum(x t) + smooth) / (sum(x) + sum(t) + smooth + eps)``,
+    then the reduction over the batch (``'mean'``: over the N samples).
+
+    ``input``: (N, d1, ...) probabilities (not checked; a 1-D input is N
+    samples of one value each); ``target``: input's shape (float, int or bool).
+    ``smooth``, ``eps``: finite numbers. Gradient w.r.t. input:
+    ``(2 sum(x t) + smooth) / D**2 - 2 t / D``, ``D`` the denominator."""
+    smooth = _finite_number(smooth, "smooth")
+    eps = _finite_number(eps, "eps")
+    red = _v.reduction(reduction)
+    x = _v.check_float(_v.as_array(input, "input"), "input")
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0): axis 0 is the batch")
+    t = _v.check_real(_v.as_array(target, "target"), "target")
+    if t.shape != x.shape:
+        raise ValueError(f"target: shape {t.shape} must equal input's shape {x.shape}")
+    cube = (x.shape[0], _rw.numel(x.shape[1:]), 1)
+    rdtype, kdtype = _v.result_dtype((input, x), (target, t))
+    kt = _rw.as_cube(_v.for_kernel(t, kdtype, t.shape), cube)
+    return _rw.evaluate("dice_loss", mode, x, cube, (x.shape[0],), kt, red, kdtype=kdtype, rdtype=rdtype,
+                        grad_output=grad_output, out=out, options=(smooth, eps), sources=(x, t))
+
+
+def _dice_torch(torch, input, target, smooth=0.0, eps=1e-7, reduction="mean"):
+    axes = tuple(range(1, input.dim()))
+    inter = (input * target).sum(axes) if axes else input * target
+    union = (input.sum(axes) + target.sum(axes)) if axes else input + target
+    return _torch_reduce(1 - (2 * inter + smooth) / (union + smooth + eps), reduction)
+
+
+def _dice_jax(jnp, input, target, smooth=0.0, eps=1e-7, reduction="mean"):
+    axes = tuple(range(1, input.ndim))
+    inter = jnp.sum(input * target, axis=axes)
+    union = jnp.sum(input, axis=axes) + jnp.sum(target, axis=axes)
+    return _jax_reduce(jnp, 1 - (2 * inter + smooth) / (union + smooth + eps), reduction)
+
+
+def _dice_sample(rng, size, dtype):
+    rows, features = _rows_classes(size, 4096)
+    x = rng.random((rows, features)).astype(dtype)
+    t = (rng.random((rows, features)) < 0.3).astype(dtype)
+    return (x, t), {}
+
+
+dice_loss, dice_loss_backward, dice_loss_value_and_grad = _export(
+    define(_dice_loss, class_name="DiceLoss", family="classification", grads=("input",), sample=_dice_sample,
+           class_options=("smooth", "eps", "reduction"), torch=_dice_torch, jax=_dice_jax)
 )
 
 

@@ -157,7 +157,7 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
 
     ``LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(),
     bias=False, dtype=numpy.float32, reduction='mean', weight=None,
-    ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None)``
+    ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0, softcap=None, rng=None)``
     holds ``linear_weight`` (``(num_classes, *out_features, in_features)``;
     ``(num_classes, in_features)`` as torch's ``linear.weight`` when
     ``out_features=()``) and ``linear_bias`` (``(num_classes,
@@ -174,7 +174,8 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
     _spec = _REGISTRY["linear_cross_entropy"]
 
     def __init__(self, in_features, num_classes, *, out_features=(), bias=False, dtype=_np.float32, reduction="mean",
-                 weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None, rng=None):
+                 weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0, softcap=None,
+                 rng=None):
         from . import _validate as v
 
         in_features = v.positive_int(in_features, "in_features") if in_features != 0 else 0
@@ -186,6 +187,7 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
         self.in_features, self.num_classes, self.out_features = in_features, num_classes, out_features
         self.weight, self.reduction, self.ignore_index = weight, reduction, ignore_index
         self.label_smoothing, self.chunk_size = label_smoothing, chunk_size
+        self.z_loss, self.softcap = z_loss, softcap
         rng = _np.random.default_rng(rng)
         bound = 1.0 / _math.sqrt(in_features) if in_features > 0 else 0.0
         shape = (num_classes, *out_features)
@@ -194,7 +196,8 @@ class LinearCrossEntropyLoss(_Loss):  # noqa: F811 - replaces the generated clas
 
     def _options(self):
         return {"weight": self.weight, "reduction": self.reduction, "ignore_index": self.ignore_index,
-                "label_smoothing": self.label_smoothing, "chunk_size": self.chunk_size}
+                "label_smoothing": self.label_smoothing, "chunk_size": self.chunk_size, "z_loss": self.z_loss,
+                "softcap": self.softcap}
 
     def __repr__(self):
         return (f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "

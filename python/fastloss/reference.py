@@ -86,6 +86,12 @@ __all__ = [
     "pinball_loss_backward",
     "jensen_shannon_divergence",
     "jensen_shannon_divergence_backward",
+    "poly1_cross_entropy",
+    "poly1_cross_entropy_backward",
+    "softmax_focal_loss",
+    "softmax_focal_loss_backward",
+    "dice_loss",
+    "dice_loss_backward",
     "pairwise_distance",
     "pairwise_distance_backward",
     "cosine_distance",
@@ -818,6 +824,28 @@ def _row_grad_output(grad_output, loss_shape, reduction, denominator):
     return np.broadcast_to(g, loss_shape if loss_shape != () else ())
 
 
+def _cap_and_z(x, z_loss, softcap):
+    """The logits after ``softcap * tanh(x / softcap)`` (unchanged for None),
+    their slope ``1 - tanh^2`` (None without a cap) and the checked z_loss."""
+    _check_real("z_loss", z_loss)
+    if not math.isfinite(z_loss):
+        raise ValueError(f"z_loss: must be finite (got {z_loss})")
+    if softcap is None:
+        return x, None, float(z_loss)
+    _check_real("softcap", softcap)
+    if not (softcap > 0 and math.isfinite(softcap)):
+        raise ValueError(f"softcap: must be a finite number > 0 or None (got {softcap})")
+    u = x / softcap
+    e = np.exp(-2 * np.abs(u))
+    return softcap * np.tanh(u), 4 * e / (1 + e) ** 2, float(z_loss)  # 1 - tanh^2 without cancellation
+
+
+def _row_logsumexp(x):
+    m = np.max(x, axis=-1)
+    with np.errstate(invalid="ignore"):
+        return m + np.log(np.sum(np.exp(x - m[..., np.newaxis]), axis=-1))
+
+
 def _cross_entropy_parts(input, target, weight, ignore_index, reduction, label_smoothing):
     _check_reduction(reduction)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
@@ -842,7 +870,8 @@ def _cross_entropy_parts(input, target, weight, ignore_index, reduction, label_s
 
 
 @_quiet
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+                  softcap=None):
     """With ``lp = log_softmax(input)`` over the classes (axis 1; axis 0 of a
     1-D input), ``e = label_smoothing``, ``C`` classes and class weights ``w``:
 
@@ -852,15 +881,21 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
       An index outside [0, C) other than ``ignore_index`` raises IndexError.
     * probabilities ``t`` (float, ``input``'s shape): with
       ``t' = (1 - e) * t + e / C``, ``l = -sum_c(w[c] * t'[c] * lp[c])``;
-      ``'mean'`` divides by the number of rows."""
+      ``'mean'`` divides by the number of rows.
+
+    Beyond torch: ``softcap`` replaces ``input`` by ``softcap * tanh(input /
+    softcap)`` first; ``z_loss`` adds ``z_loss * lse**2`` (``lse`` the row's
+    logsumexp of those logits), times ``w[y]`` for class indices."""
     x, loss_shape, w, target_parts = _cross_entropy_parts(input, target, weight, ignore_index, reduction,
                                                          label_smoothing)
+    x, _, z = _cap_and_z(x, z_loss, softcap)
     lp = _log_softmax(x)
+    lse2 = z * _row_logsumexp(x) ** 2 if z != 0 else 0.0
     classes = x.shape[-1]
     e = label_smoothing if label_smoothing > 0 else 0.0  # torch smooths only when > 0 (negative, NaN: none)
     if target_parts[0] == "probabilities":
         t = target_parts[1] * (1 - e) + e / classes
-        losses = -np.sum(w * t * lp, axis=-1)
+        losses = -np.sum(w * t * lp, axis=-1) + lse2
         return _reduce_rows(losses.reshape(loss_shape), reduction, losses.size)
     _, y, counted = target_parts
     lp_y = np.take_along_axis(lp, y[..., np.newaxis], axis=-1)[..., 0]
@@ -869,30 +904,38 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if e != 0:
         smooth = np.where(counted, -np.sum(w * lp, axis=-1), 0.0)
         losses = (1 - e) * losses + (e / classes) * smooth
+    if z != 0:
+        losses = losses + np.where(counted, w_y * lse2, 0.0)
     return _reduce_rows(losses.reshape(loss_shape), reduction, w_y.sum())
 
 
 @_quiet
-def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
-                           grad_output=None):
+def cross_entropy_backward(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                           z_loss=0.0, softcap=None, *, grad_output=None):
     """With ``p = softmax(input)``: class indices,
     ``dl/dx = (w[y] (1 - e) + (e / C) sum(w)) p - w[y] (1 - e) onehot(y) - (e / C) w``
-    (0 for ignored rows); probabilities, ``dl/dx = sum(w t') p - w t'``."""
+    (0 for ignored rows); probabilities, ``dl/dx = sum(w t') p - w t'``.
+    z_loss adds ``2 z lse p`` (times ``w[y]``); softcap multiplies by ``1 - tanh(x / softcap)**2``."""
     x, loss_shape, w, target_parts = _cross_entropy_parts(input, target, weight, ignore_index, reduction,
                                                          label_smoothing)
+    x, slope, z = _cap_and_z(x, z_loss, softcap)
     p = np.exp(_log_softmax(x))
+    zterm = 2 * z * _row_logsumexp(x)[..., np.newaxis] * p if z != 0 else 0.0
     classes = x.shape[-1]
     e = label_smoothing if label_smoothing > 0 else 0.0  # torch smooths only when > 0 (negative, NaN: none)
     if target_parts[0] == "probabilities":
         wt = w * (target_parts[1] * (1 - e) + e / classes)
-        local = np.sum(wt, axis=-1, keepdims=True) * p - wt
+        local = np.sum(wt, axis=-1, keepdims=True) * p - wt + zterm
         denominator = np.prod(x.shape[:-1])
     else:
         _, y, counted = target_parts
         w_y = np.where(counted, w[y], 0.0)[..., np.newaxis]
         onehot = np.arange(classes) == y[..., np.newaxis]
         local = (w_y * (1 - e) + (e / classes) * w.sum()) * p - w_y * (1 - e) * onehot - (e / classes) * w
+        local = local + w_y * zterm
         denominator = w_y.sum()
+    if slope is not None:
+        local = local * slope
     g = _row_grad_output(grad_output, loss_shape, reduction, denominator)
     g = np.reshape(g, x.shape[:-1])[..., np.newaxis]
     if target_parts[0] == "indices":
@@ -914,24 +957,25 @@ def _linear_logits(input, linear_weight, linear_bias):
 
 @_quiet
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                         ignore_index=None, label_smoothing=0.0, chunk_size=None):
+                         ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0, softcap=None):
     """``cross_entropy(input @ W.T + b, target, ...)`` with the logits
     reshaped to ``(N, C, d1, ..., dk)`` for a ``(C, d1, ..., dk, H)``
     ``linear_weight``; ``ignore_index=None`` is -100 (torch). ``chunk_size``
     is fastloss's and changes nothing here (the logits are formed whole)."""
     _, _, logits = _linear_logits(input, linear_weight, linear_bias)
     return cross_entropy(logits, target, weight, -100 if ignore_index is None else ignore_index, reduction,
-                         label_smoothing)
+                         label_smoothing, z_loss, softcap)
 
 
 @_quiet
 def linear_cross_entropy_backward(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                                  ignore_index=None, label_smoothing=0.0, chunk_size=None, grad_output=None):
+                                  ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0, softcap=None,
+                                  grad_output=None):
     """With ``G`` = :func:`cross_entropy_backward` at the logits (as (N, V)):
     ``(G @ W, G.T @ input, G.sum(0))`` (the last None without a bias)."""
     x, w, logits = _linear_logits(input, linear_weight, linear_bias)
     g = cross_entropy_backward(logits, target, weight, -100 if ignore_index is None else ignore_index, reduction,
-                               label_smoothing, grad_output=grad_output)
+                               label_smoothing, z_loss, softcap, grad_output=grad_output)
     g2 = np.reshape(g, (-1, math.prod(w.shape[:-1])))
     w2 = w.reshape(-1, w.shape[-1])
     grad_input = (g2 @ w2).reshape(x.shape)
@@ -1792,6 +1836,139 @@ def triplet_margin_with_distance_loss_backward(anchor, positive, negative, *, di
     grads = _triplet_backward(xs, shape, reduction, grad_output, coefficients, backward, swap)
     full = np.broadcast_shapes(np.shape(anchor), np.shape(positive), np.shape(negative))
     return tuple(_unbroadcast(gr.reshape(full), np.shape(x)) for gr, x in zip(grads, (anchor, positive, negative)))
+
+
+# ---------------------------------------- beyond torch.nn: row-wise losses
+
+
+def _poly1_parts(input, target, epsilon, weight, ignore_index, reduction, label_smoothing):
+    _check_real("epsilon", epsilon)
+    if not math.isfinite(epsilon):
+        raise ValueError(f"epsilon: must be finite (got {epsilon})")
+    if np.asarray(target).dtype.kind == "f":
+        raise TypeError("target: poly1_cross_entropy takes class indices")
+    x, loss_shape, w, (_, y, counted) = _cross_entropy_parts(input, target, weight, ignore_index, reduction,
+                                                             label_smoothing)
+    e = label_smoothing if label_smoothing > 0 else 0.0
+    p = np.exp(_log_softmax(x))
+    p_y = np.take_along_axis(p, y[..., np.newaxis], axis=-1)[..., 0]
+    w_y = np.where(counted, w[y], 0.0)
+    return x, loss_shape, y, counted, e, p, p_y, w_y
+
+
+@_quiet
+def poly1_cross_entropy(input, target, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+                        label_smoothing=0.0):
+    """``cross_entropy(...) + epsilon * w[y] * (1 - p_t)`` per row, ``p_t =
+    (1 - e) softmax(x)[y] + e / C`` (optax's poly_loss_cross_entropy with the
+    smoothed one-hot label); 'mean' divides by ``sum(w[y])`` over counted rows."""
+    x, loss_shape, y, counted, e, p, p_y, w_y = _poly1_parts(input, target, epsilon, weight, ignore_index,
+                                                             reduction, label_smoothing)
+    ce = cross_entropy(input, target, weight, ignore_index, "none", label_smoothing)
+    classes = x.shape[-1]
+    poly = np.where(counted, epsilon * w_y * (1 - ((1 - e) * p_y + e / classes)), 0.0)
+    losses = np.reshape(ce, loss_shape) + poly.reshape(loss_shape)
+    return _reduce_rows(losses, reduction, w_y.sum())
+
+
+@_quiet
+def poly1_cross_entropy_backward(input, target, epsilon=1.0, weight=None, ignore_index=-100, reduction="mean",
+                                 label_smoothing=0.0, *, grad_output=None):
+    """cross_entropy's gradient plus ``epsilon w[y] (1 - e) p[y] (p - onehot(y))``."""
+    x, loss_shape, y, counted, e, p, p_y, w_y = _poly1_parts(input, target, epsilon, weight, ignore_index,
+                                                             reduction, label_smoothing)
+    onehot = np.arange(x.shape[-1]) == y[..., np.newaxis]
+    local = (epsilon * w_y * (1 - e) * p_y)[..., np.newaxis] * (p - onehot)
+    g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, w_y.sum()), x.shape[:-1])[..., np.newaxis]
+    local = np.where(counted[..., np.newaxis], local * g, 0.0)
+    go = grad_output
+    ce = cross_entropy_backward(input, target, weight, ignore_index, reduction, label_smoothing, grad_output=go)
+    return ce + _rows_to_input(local, input)
+
+
+def _softmax_focal_parts(input, target, alpha, gamma, weight, ignore_index, reduction):
+    _check_reduction(reduction)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"ignore_index: must be an int (got {type(ignore_index).__name__})")
+    _check_real("gamma", gamma)
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"gamma: must be finite and >= 0 (got {gamma})")
+    x, loss_shape = _class_rows(input)
+    classes = x.shape[-1]
+    w = _class_weight(weight, classes)
+    a = np.ones(classes) if alpha is None else np.broadcast_to(_float64(alpha), (classes,))
+    y, counted = _class_indices(target, loss_shape, classes, ignore_index)
+    y, counted = y.reshape(x.shape[:-1]), counted.reshape(x.shape[:-1])
+    lp = np.take_along_axis(_log_softmax(x), y[..., np.newaxis], axis=-1)[..., 0]
+    w_y = np.where(counted, w[y], 0.0)
+    return x, loss_shape, y, counted, lp, w_y, np.where(counted, a[y], 0.0)
+
+
+@_quiet
+def softmax_focal_loss(input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100, reduction="mean"):
+    """``l = -alpha[y] w[y] (1 - p[y])**gamma log p[y]``, ``p = softmax(x)``
+    (Keras' CategoricalFocalCrossentropy, one-hot labels, unclipped); 'mean'
+    divides by ``sum(w[y])`` over the rows not ``ignore_index`` (alpha not)."""
+    x, loss_shape, y, counted, lp, w_y, a_y = _softmax_focal_parts(input, target, alpha, gamma, weight,
+                                                                   ignore_index, reduction)
+    losses = np.where(counted, -(a_y * w_y * (-np.expm1(lp)) ** gamma * lp), 0.0)
+    return _reduce_rows(losses.reshape(loss_shape), reduction, w_y.sum())
+
+
+@_quiet
+def softmax_focal_loss_backward(input, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100,
+                                reduction="mean", *, grad_output=None):
+    """``K (p - onehot(y))``, ``K = a w (1 - p_y)**gamma (1 - gamma p_y lp / (1 - p_y))``
+    (``lp / (1 - p_y)`` -> -1 where ``p_y`` is 1)."""
+    x, loss_shape, y, counted, lp, w_y, a_y = _softmax_focal_parts(input, target, alpha, gamma, weight,
+                                                                   ignore_index, reduction)
+    q = -np.expm1(lp)
+    ratio = np.where(q > 0, lp / np.where(q > 0, q, 1.0), -1.0)
+    p_y = np.exp(lp)
+    focus = np.where(p_y > 0, gamma * p_y * np.where(p_y > 0, ratio, 0.0), 0.0)  # p lp -> 0 as p -> 0
+    k = a_y * w_y * q**gamma * (1 - focus)
+    p = np.exp(_log_softmax(x))
+    onehot = np.arange(x.shape[-1]) == y[..., np.newaxis]
+    g = np.reshape(_row_grad_output(grad_output, loss_shape, reduction, w_y.sum()), x.shape[:-1])
+    # Ignored rows: 0 * softmax, as cross_entropy's (NaN where the row is not finite).
+    local = np.where(counted[..., np.newaxis], (k * g)[..., np.newaxis] * (p - onehot), 0.0 * p)
+    return _rows_to_input(local, input)
+
+
+def _dice_parts(input, target, smooth, eps, reduction):
+    _check_reduction(reduction)
+    for name, value in (("smooth", smooth), ("eps", eps)):
+        _check_real(name, value)
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: must be finite (got {value})")
+    x, t = _float64(input), _float64(target)
+    if x.ndim == 0:
+        raise ValueError("input: expected 1 or more dimensions (got 0)")
+    _same_shape_target(x, t)
+    features = math.prod(x.shape[1:])
+    x2, t2 = x.reshape(x.shape[0], features), t.reshape(t.shape[0], features)
+    num = 2 * np.sum(x2 * t2, axis=1) + smooth
+    den = np.sum(x2, axis=1) + np.sum(t2, axis=1) + smooth + eps
+    return x, t2, num, den
+
+
+@_quiet
+def dice_loss(input, target, smooth=0.0, eps=1e-7, reduction="mean"):
+    """Per sample (axis 0): ``1 - (2 sum(x t) + smooth) / (sum(x) + sum(t) + smooth + eps)``
+    over its other axes (Keras' Dice, axis=(1, ...)); reduced over the samples."""
+    _, _, num, den = _dice_parts(input, target, smooth, eps, reduction)
+    return _reduce(1 - num / den, reduction)
+
+
+@_quiet
+def dice_loss_backward(input, target, smooth=0.0, eps=1e-7, reduction="mean", *, grad_output=None):
+    """``num / den**2 - 2 t / den`` per sample."""
+    x, t2, num, den = _dice_parts(input, target, smooth, eps, reduction)
+    n = x.shape[0]
+    g = _grad_output(grad_output, (n,) if reduction == "none" else ())
+    g = np.broadcast_to(g / n if reduction == "mean" else g, (n,))
+    local = (num / den**2)[:, np.newaxis] - 2 * t2 / den[:, np.newaxis]
+    return (local * g[:, np.newaxis]).reshape(x.shape)
 
 
 def __dir__():

@@ -84,12 +84,20 @@ inline const LossInfo& loss_info(Loss loss) {
 //               (either: cross_entropy's class indices or probabilities), None
 //   options     its numeric options in RowwiseCall::options order
 #define FASTLOSS_ROWWISE_LOSSES(X)                                                                  \
-  X(CrossEntropy, "cross_entropy", Classification, 1, 1, IndexOrFloat, "ignore_index label_smoothing") \
+  X(CrossEntropy, "cross_entropy", Classification, 1, 1, IndexOrFloat, "ignore_index label_smoothing z_loss softcap") \
   X(NllLoss, "nll_loss", Classification, 1, 1, Index, "ignore_index")                               \
   X(MultilabelSoftMargin, "multilabel_soft_margin_loss", Classification, 1, 1, Float, "")          \
   X(MultiMargin, "multi_margin_loss", Classification, 1, 1, Index, "p margin")                       \
   X(MultilabelMargin, "multilabel_margin_loss", Classification, 1, 1, IndexRows, "")             \
-  FASTLOSS_EMBEDDING_LOSSES(X)
+  FASTLOSS_EMBEDDING_LOSSES(X)                                                                      \
+  FASTLOSS_BEYOND_TORCH_ROW_LOSSES(X)
+
+// Row-wise losses torch.nn does not have (issue 14; cpp/src/losses/classification.h),
+// after the others so the earlier ids stay as they were.
+#define FASTLOSS_BEYOND_TORCH_ROW_LOSSES(X)                                                                  \
+  X(Poly1CrossEntropy, "poly1_cross_entropy", Classification, 1, 1, Index, "ignore_index label_smoothing epsilon") \
+  X(SoftmaxFocal, "softmax_focal_loss", Classification, 1, 1, Index, "ignore_index gamma")                 \
+  X(Dice, "dice_loss", Classification, 1, 1, Float, "smooth eps")
 
 // The feature-axis rows (cpp/src/losses/embedding.h: two or three row
 // operands, the features as the cube's middle axis, per-row scalars; a Float

@@ -13,7 +13,9 @@
 #include "fastloss/fastloss.h"
 
 // A list may be empty. Integer options (class indices) are int64_t, flags bool.
-#define FASTLOSS_OPTIONS_CrossEntropy(O) O(int64_t, ignore_index, -100) O(double, label_smoothing, 0.0)
+// (cross_entropy's softcap: 0 is Python's None, no cap)
+#define FASTLOSS_OPTIONS_CrossEntropy(O) \
+  O(int64_t, ignore_index, -100) O(double, label_smoothing, 0.0) O(double, z_loss, 0.0) O(double, softcap, 0.0)
 #define FASTLOSS_OPTIONS_NllLoss(O) O(int64_t, ignore_index, -100)
 #define FASTLOSS_OPTIONS_MultilabelSoftMargin(O)
 #define FASTLOSS_OPTIONS_MultiMargin(O) O(int, p, 1) O(double, margin, 1.0)
@@ -24,6 +26,12 @@
 #define FASTLOSS_OPTIONS_TripletMargin(O) \
   O(double, margin, 1.0) O(double, p, 2.0) O(double, eps, 1e-6) O(bool, swap, false)
 #define FASTLOSS_OPTIONS_TripletMarginCosine(O) O(double, margin, 1.0) O(bool, swap, false)
+// Beyond torch.nn: the Python functions' defaults (softmax_focal_loss's alpha is
+// the Python layer's: folded into the class weight).
+#define FASTLOSS_OPTIONS_Poly1CrossEntropy(O) \
+  O(int64_t, ignore_index, -100) O(double, label_smoothing, 0.0) O(double, epsilon, 1.0)
+#define FASTLOSS_OPTIONS_SoftmaxFocal(O) O(int64_t, ignore_index, -100) O(double, gamma, 2.0)
+#define FASTLOSS_OPTIONS_Dice(O) O(double, smooth, 0.0) O(double, eps, 1e-7)
 
 namespace fastloss {
 namespace detail {

@@ -64,7 +64,20 @@ struct RowLossBase {
 // the gradient row by the sum pass (the row is still in cache). The gradient
 // may alias the input (linear_cross_entropy turns a chunk of logits into its
 // gradient in place): every input element is read before its gradient
-// element is written (x_y is read before the sum pass).
+// element is written (x_y is read before the sum pass); the one exception
+// is the soft-capped lanes path (K-dimensional rows), which reads x again.
+//
+// Two options beyond torch (Liger-Kernel's / cut-cross-entropy's), both off
+// by default, when the code below is torch's unchanged:
+//   softcap s > 0: every x_c above is replaced by x'_c = s tanh(x_c / s)
+//     (the row path writes x' once: into the gradient row when there is one,
+//     in place, its slope into the scratch row; else into the scratch row;
+//     the spatial path recomputes both), and the gradient is multiplied by
+//     dx'/dx = 1 - tanh^2;
+//   z_loss z != 0: adds w_y z lse^2 to an index row's loss (z lse^2 to a
+//     probability row's), lse = M + log S the capped row's logsumexp, and
+//     w_y 2 z lse p_c (2 z lse p_c) to its gradient: one more term of a.
+// These are the options a fused linear + cross entropy forwards to this row.
 struct CrossEntropy : RowLossBase {
   static constexpr RowTarget kTarget = RowTarget::IndexOrFloat;
   static constexpr bool kIgnoreIndex = true;
@@ -75,11 +88,34 @@ struct CrossEntropy : RowLossBase {
     double smoothing;  // e
     T keep;            // 1 - e, in T (the probability targets' t')
     T spread;          // e / C, in T
-    Params(const double* o, int64_t classes)
-        : smoothing(o[1]),
-          keep(static_cast<T>(1.0 - o[1])),
-          spread(static_cast<T>(classes > 0 ? o[1] / static_cast<double>(classes) : 0.0)) {}
+    double z;          // z_loss
+    bool capped;       // softcap > 0
+    T cap;             // s
+    double poly = 0;   // Poly1CrossEntropy's epsilon (class indices, row path)
+    Params(const double* o, int64_t classes) : Params(o[1], o[2], o[3], classes) {}
+    Params(double e, double z_loss, double softcap, int64_t classes)
+        : smoothing(e),
+          keep(static_cast<T>(1.0 - e)),
+          spread(static_cast<T>(classes > 0 ? e / static_cast<double>(classes) : 0.0)),
+          z(z_loss),
+          capped(softcap > 0),
+          cap(static_cast<T>(softcap > 0 ? softcap : 1.0)) {}
   };
+
+  // s tanh(x / s).
+  template <class W_, class P>
+  static W_ capped(W_ x, const P& p) {
+    return splat<W_>(p.cap) * tanh(x / splat<W_>(p.cap));
+  }
+  // dx'/dx = 1 - tanh(x / s)^2 = 4 e / (1 + e)^2, e = exp(-2 |x / s|): no
+  // cancellation where tanh rounds near 1 (1 - t^2 from t would lose every
+  // digit in float32 beyond |x / s| ~ 4); 0 for infinite x, NaN kept.
+  template <class W_, class P>
+  static W_ cap_slope(W_ x, const P& p) {
+    const W_ e = exp(splat<W_>(-2) * abs(x / splat<W_>(p.cap)));
+    const W_ d = splat<W_>(1) + e;
+    return splat<W_>(4) * e / (d * d);
+  }
 
   // The row's loss from its sums (both paths).
   //   xy: x_y - M; logS; U = sum w_c (x_c - M); W = sum w_c; Q, R: the
@@ -95,6 +131,20 @@ struct CrossEntropy : RowLossBase {
   static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
     const int64_t C = v.classes;
     const T* x = v.x;
+    if (p.capped) {
+      // x' once, read by the sums and the value. With a gradient it goes into
+      // the gradient row (element i read, then written: safe when the
+      // gradient aliases the input) and the chain factor, from x itself, into
+      // the scratch row; without one, x' goes into the scratch row.
+      T* xc = kGrad ? v.g : v.scratch;
+      for_each_lane<T>(C, [&](int64_t i, auto tag) {
+        using W_ = decltype(tag);
+        const W_ xi = load<W_>(v.x + i);
+        if constexpr (kGrad) store(v.scratch + i, cap_slope(xi, p));
+        store(xc + i, capped(xi, p));
+      });
+      x = xc;
+    }
     const T M = row_max(x, C);
     const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
     const T xy = probs ? T(0) : x[rs.y];  // before the sum pass may overwrite it (in place)
@@ -150,18 +200,29 @@ struct CrossEntropy : RowLossBase {
       }
     }
     const double logS = log(S);
+    const double lse = static_cast<double>(M) + logS;
     double value = 0;
     if constexpr (kValue) {
       if (probs)
         value = Q * logS - R;
       else
         value = index_value(static_cast<double>(xy) - static_cast<double>(M), logS, rs.wy, p.smoothing, C, U, W);
+      if (p.z != 0) value += (probs ? 1.0 : rs.wy) * (p.z * (lse * lse));
+    }
+    // Poly-1 (index targets): + eps w_y (1 - p_t), p_t = (1 - e) p_y + e / C.
+    double poly_grad = 0;  // eps w_y (1 - e) p_y: d(poly)/dx_c = poly_grad (p_c - [c = y])
+    if (p.poly != 0 && !probs) {
+      const double e = p.smoothing;
+      const double py = exp(static_cast<double>(xy) - static_cast<double>(M) - logS);
+      if constexpr (kValue) value += p.poly * rs.wy * (1 - ((1 - e) * py + e / static_cast<double>(C)));
+      poly_grad = p.poly * rs.wy * (1 - e) * py;
     }
     if constexpr (kGrad) {
       T* g = v.g;
       const T* w = v.w;
+      const double zterm = p.z != 0 ? 2 * p.z * lse : 0.0;  // d(z lse^2)/d lse
       if (probs) {
-        const T a = static_cast<T>(rs.scale * Q / S);
+        const T a = static_cast<T>(rs.scale * (Q + zterm) / S);
         const T sc = static_cast<T>(rs.scale);
         const T* t = v.t;
         for_each_lane<T>(C, [&](int64_t i, auto tag) {
@@ -174,8 +235,8 @@ struct CrossEntropy : RowLossBase {
         const double e = p.smoothing;
         const double keep = rs.wy * (1 - e);
         const double spread = e / static_cast<double>(C);
-        const T a = static_cast<T>(rs.scale * (keep + spread * W) / S);
-        const T b = static_cast<T>(rs.scale * keep);
+        const T a = static_cast<T>(rs.scale * (keep + spread * W + rs.wy * zterm + poly_grad) / S);
+        const T b = static_cast<T>(rs.scale * (keep + poly_grad));
         if (smooth) {
           const T d = static_cast<T>(rs.scale * spread);
           for_each_lane<T>(C, [&](int64_t i, auto tag) {
@@ -191,6 +252,11 @@ struct CrossEntropy : RowLossBase {
         }
         g[rs.y] = g[rs.y] - b;
       }
+      if (p.capped)
+        for_each_lane<T>(C, [&](int64_t i, auto tag) {
+          using W_ = decltype(tag);
+          store(g + i, load<W_>(g + i) * load<W_>(v.scratch + i));
+        });
     }
     return value;
   }
@@ -201,9 +267,13 @@ struct CrossEntropy : RowLossBase {
     constexpr int L = lanes_of<V>();
     const int64_t C = v.classes;
     const bool probs = v.t != nullptr, smooth = p.smoothing != 0, weighted = v.w != nullptr;
+    auto xin = [&](int64_t c) {
+      const V xv = load<V>(v.x + c * v.xc);
+      return p.capped ? capped(xv, p) : xv;
+    };
     V M = splat<V>(T(-__builtin_huge_val()));
     for (int64_t c = 0; c < C; ++c) {
-      const V xv = load<V>(v.x + c * v.xc);
+      const V xv = xin(c);
       M = select(xv > M, xv, M);
     }
     T xy[L] = {};  // x_y of each lane, before the exp pass may overwrite it (in place)
@@ -212,7 +282,7 @@ struct CrossEntropy : RowLossBase {
     V S = splat<V>(T(0)), U = S, Q = S, R = S;
     double W = weighted ? 0 : static_cast<double>(C);
     for (int64_t c = 0; c < C; ++c) {
-      const V d = load<V>(v.x + c * v.xc) - M;
+      const V d = xin(c) - M;
       const V e = exp(d);
       if constexpr (kGrad) store(v.g + c * v.gc, e);
       S += e;
@@ -237,11 +307,18 @@ struct CrossEntropy : RowLossBase {
     if constexpr (kValue) {
       for (int l = 0; l < L; ++l) {
         const double logS = static_cast<double>(lsum[l]);
-        if (probs)
+        if (probs) {
           values[l] = static_cast<double>(q[l]) * logS - static_cast<double>(rr[l]);
-        else
-          values[l] = index_value(static_cast<double>(xy[l]) - static_cast<double>(m[l]), logS,
-                                  ls.wy[l], p.smoothing, C, static_cast<double>(u[l]), W);
+        } else {
+          T xyl = xy[l];
+          if (p.capped) xyl = capped(xyl, p);
+          values[l] = index_value(static_cast<double>(xyl) - static_cast<double>(m[l]), logS, ls.wy[l], p.smoothing,
+                                  C, static_cast<double>(u[l]), W);
+        }
+        if (p.z != 0) {
+          const double lse = static_cast<double>(m[l]) + logS;
+          values[l] += (probs ? 1.0 : ls.wy[l]) * (p.z * (lse * lse));
+        }
       }
     }
     if constexpr (kGrad) {
@@ -249,12 +326,14 @@ struct CrossEntropy : RowLossBase {
       const double spread = p.smoothing / static_cast<double>(C);
       for (int l = 0; l < L; ++l) {
         const double scale = ls.scale[l];
+        const double zterm =
+            p.z != 0 ? 2 * p.z * (static_cast<double>(m[l]) + static_cast<double>(lsum[l])) : 0.0;
         sc[l] = static_cast<T>(scale);
         if (probs) {
-          a[l] = static_cast<T>(scale * static_cast<double>(q[l]) / static_cast<double>(s[l]));
+          a[l] = static_cast<T>(scale * (static_cast<double>(q[l]) + zterm) / static_cast<double>(s[l]));
         } else {
           const double keep = ls.wy[l] * (1 - p.smoothing);
-          a[l] = static_cast<T>(scale * (keep + spread * W) / static_cast<double>(s[l]));
+          a[l] = static_cast<T>(scale * (keep + spread * W + ls.wy[l] * zterm) / static_cast<double>(s[l]));
           d[l] = static_cast<T>(scale * spread);
           b[l] = static_cast<T>(scale * keep);
         }
@@ -278,12 +357,137 @@ struct CrossEntropy : RowLossBase {
           T* gy = v.g + ls.y[l] * v.gc + l;
           *gy = *gy - b[l];
         }
+      // Reads x again: with softcap this lanes path must not write its
+      // gradient over its input (linear_cross_entropy gives it its own buffer).
+      if (p.capped)
+        for (int64_t c = 0; c < C; ++c) {
+          T* gp = v.g + c * v.gc;
+          store(gp, load<V>(gp) * cap_slope(load<V>(v.x + c * v.xc), p));
+        }
     }
   }
 
 };
 
 
+// poly1_cross_entropy(x, y) (Leng et al. 2022; optax's poly_loss_cross_entropy
+// with one-hot labels): cross_entropy's row plus eps w_y (1 - p_t), p_t =
+// (1 - e) p_y + e / C the smoothed label's probability; d/dx_c adds
+// eps w_y (1 - e) p_y (p_c - [c = y]). Class indices only; options
+// ignore_index, label_smoothing, epsilon. Strided rows go through the gather path.
+struct Poly1CrossEntropy : CrossEntropy {
+  static constexpr RowTarget kTarget = RowTarget::Index;
+  static constexpr bool kSpatial = false;
+  template <class T>
+  struct Params : CrossEntropy::Params<T> {
+    Params(const double* o, int64_t classes) : CrossEntropy::Params<T>(o[1], 0.0, 0.0, classes) {
+      this->poly = o[2];
+    }
+  };
+};
+
+// softmax_focal_loss(x, y) (Lin et al. 2017 over a softmax; Keras'
+// CategoricalFocalCrossentropy with one-hot labels, unclipped): with
+// lp = log_softmax(x)_y, p = e^lp,
+//   l = -w_y (1 - p)^gamma lp
+//   dl/dx_c = K (p_c - [c = y]),  K = w_y (1 - p)^gamma (1 - gamma p lp / (1 - p))
+// (lp / (1 - p) -> -1 as p -> 1). w_y is the class weight times alpha (the
+// Python layer folds alpha in and supplies 'mean''s denominator). 1 - p is
+// -expm1(lp): no cancellation for confident rows. Options: ignore_index, gamma.
+struct SoftmaxFocal : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::Index;
+  static constexpr bool kIgnoreIndex = true;
+  static constexpr bool kWeightTotal = true;
+  template <class T>
+  struct Params {
+    double gamma;
+    Params(const double* o, int64_t) : gamma(o[1]) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
+    const int64_t C = v.classes;
+    const T* x = v.x;
+    const T M = row_max(x, C);
+    double S = 0;
+    for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+      const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+      const T* xb = x + c0;
+      T* gb = kGrad ? v.g + c0 : nullptr;
+      double s[1];
+      slot_sums<1, T>(n, [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const W_ e = exp(load<W_>(xb + i) - splat<W_>(M));
+        if constexpr (kGrad) store(gb + i, e);
+        out[0] = e;
+      }, s);
+      S += s[0];
+    }
+    const double logS = log(S);
+    const double lp = static_cast<double>(x[rs.y]) - static_cast<double>(M) - logS;
+    const double q = -expm1(lp);  // 1 - p
+    const double pw = __builtin_pow(q, p.gamma);
+    double value = 0;
+    if constexpr (kValue) value = -(rs.wy * pw * lp);
+    if constexpr (kGrad) {
+      const double py = exp(lp);
+      const double ratio = q > 0 ? lp / q : -1.0;
+      const double focus = py > 0 ? p.gamma * py * ratio : 0.0;  // p lp -> 0 as p -> 0 (x_y = -inf)
+      const double K = rs.wy * pw * (1 - focus);
+      const T a = static_cast<T>(rs.scale * K / S);
+      T* g = v.g;
+      for_each_lane<T>(C, [&](int64_t i, auto tag) {
+        using W_ = decltype(tag);
+        store(g + i, splat<W_>(a) * load<W_>(g + i));
+      });
+      g[rs.y] = g[rs.y] - static_cast<T>(rs.scale * K);
+    }
+    return value;
+  }
+};
+
+// dice_loss(x, t) over one sample's features (a row; Keras' Dice with the
+// sums over every axis but the batch): I = sum x t, P = sum x, Q = sum t,
+//   l = 1 - (2 I + smooth) / (P + Q + smooth + eps),  D = P + Q + smooth + eps
+//   dl/dx_c = (2 I + smooth) / D^2 - 2 t_c / D.
+// Options: smooth, eps.
+struct Dice : RowLossBase {
+  static constexpr RowTarget kTarget = RowTarget::Float;
+  template <class T>
+  struct Params {
+    double smooth, eps;
+    Params(const double* o, int64_t) : smooth(o[0]), eps(o[1]) {}
+  };
+  template <bool kValue, bool kGrad, class T, class P>
+  static double row(const RowView<T>& v, const P& p, const RowScalars& rs, RowError*) {
+    const int64_t C = v.classes;
+    double I = 0, Ps = 0, Qs = 0;
+    for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+      const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+      const T *xb = v.x + c0, *tb = v.t + c0;
+      double s[3];
+      slot_sums<3, T>(n, [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const W_ x = load<W_>(xb + i), t = load<W_>(tb + i);
+        out[0] = x * t;
+        out[1] = x;
+        out[2] = t;
+      }, s);
+      I += s[0];
+      Ps += s[1];
+      Qs += s[2];
+    }
+    const double num = 2 * I + p.smooth, D = Ps + Qs + p.smooth + p.eps;
+    if constexpr (kGrad) {
+      const T a = static_cast<T>(rs.scale * num / (D * D));
+      const T b = static_cast<T>(rs.scale * 2 / D);
+      for_each_lane<T>(C, [&](int64_t i, auto tag) {
+        using W_ = decltype(tag);
+        store(v.g + i, splat<W_>(a) - splat<W_>(b) * load<W_>(v.t + i));
+      });
+    }
+    return 1 - num / D;
+  }
+};
 
 // nll_loss(x, y): l = -w_y x_y (x: log-probabilities, not renormalised);
 // dl/dx_c = -w_y [c = y]. Reads one element per row, at any stride.

@@ -42,6 +42,7 @@ void vector_math(int fn, const void* in_bytes, void* out_bytes, int64_t n) {
       return map<T>([](auto v) { decltype(v) sp{}, sg{}; loss_logistic<false, 1>(v, sp, sg); return sg; }, in, out, n);
     case detail::MathFn::LossLogUnit: return map<T>([](auto v) { return loss_log<true>(v); }, in, out, n);
     case detail::MathFn::LossLog1pUnit: return map<T>([](auto v) { return loss_log1p<true>(v); }, in, out, n);
+    case detail::MathFn::Tanh: return map<T>([](auto v) { return tanh(v); }, in, out, n);
   }
 }
 

@@ -54,18 +54,22 @@ class LinearCrossEntropyLoss(torch.nn.Module):  # noqa: F811 - replaces the gene
     torch's ``nn.LinearCrossEntropyLoss``: a ``torch.nn.Linear`` (``self.linear``,
     its weight stored flat as ``(num_classes * prod(out_features), in_features)``
     and initialised as torch's) whose parameters receive the gradients.
-    ``chunk_size`` replaces torch's ``options``."""
+    ``chunk_size`` replaces torch's ``options``; ``z_loss`` and ``softcap`` are
+    :func:`fastloss.cross_entropy`'s (beyond torch)."""
 
     def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None, dtype=None,
-                 reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None):
+                 reduction="mean", weight=None, ignore_index=None, label_smoothing=0.0, chunk_size=None, z_loss=0.0,
+                 softcap=None):
         super().__init__()
         # fastloss.nn's checks of the arguments (its own parameters are not used)
         _np_nn.LinearCrossEntropyLoss(in_features, num_classes, out_features=out_features, bias=bias,
                                       reduction=reduction, weight=weight, ignore_index=ignore_index,
-                                      label_smoothing=label_smoothing, chunk_size=chunk_size)
+                                      label_smoothing=label_smoothing, chunk_size=chunk_size, z_loss=z_loss,
+                                      softcap=softcap)
         self.num_classes, self.out_features = num_classes, tuple(out_features)
         self.weight, self.reduction, self.ignore_index = weight, reduction, ignore_index
         self.label_smoothing, self.chunk_size = label_smoothing, chunk_size
+        self.z_loss, self.softcap = z_loss, softcap
         rows = num_classes * int(torch.Size(self.out_features).numel())
         self.linear = torch.nn.Linear(in_features, rows, bias=bias, device=device, dtype=dtype)
 
@@ -78,10 +82,11 @@ class LinearCrossEntropyLoss(torch.nn.Module):  # noqa: F811 - replaces the gene
         return linear_cross_entropy(input, self.linear.weight.reshape(shape + (self.linear.in_features,)), target,
                                     linear_bias=bias, weight=weight, reduction=self.reduction,
                                     ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
-                                    chunk_size=self.chunk_size)
+                                    chunk_size=self.chunk_size, z_loss=self.z_loss, softcap=self.softcap)
 
     def extra_repr(self):
         return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
                 f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
                 f"reduction={self.reduction!r}, ignore_index={self.ignore_index!r}, "
-                f"label_smoothing={self.label_smoothing!r}, chunk_size={self.chunk_size!r}")
+                f"label_smoothing={self.label_smoothing!r}, chunk_size={self.chunk_size!r}, "
+                f"z_loss={self.z_loss!r}, softcap={self.softcap!r}")
