@@ -563,7 +563,16 @@ def test_rowwise_errors_write_nothing(rlib):
     for name, options, word in (("cross_entropy", {"label_smoothing": 1.5}, b"label_smoothing"),
                                 ("cross_entropy", {"ignore_index": 0.5}, b"ignore_index"),
                                 ("multi_margin_loss", {"p": 3}, b"p must be 1 or 2"),
-                                ("nll_loss", {"ignore_index": float("nan")}, b"ignore_index")):
+                                ("nll_loss", {"ignore_index": float("nan")}, b"ignore_index"),
+                                # the beyond-torch options, as the Python functions check them
+                                ("cross_entropy", {"z_loss": float("nan")}, b"z_loss"),
+                                ("cross_entropy", {"z_loss": float("inf")}, b"z_loss"),
+                                ("cross_entropy", {"softcap": -1.0}, b"softcap"),
+                                ("cross_entropy", {"softcap": float("nan")}, b"softcap"),
+                                ("cross_entropy", {"softcap": float("inf")}, b"softcap"),
+                                ("softmax_focal_loss", {"gamma": -1.0}, b"gamma"),
+                                ("softmax_focal_loss", {"gamma": float("nan")}, b"gamma"),
+                                ("poly1_cross_entropy", {"epsilon": float("inf")}, b"epsilon")):
         status, _, out, grads = _row_call(rlib, name, np.float64, [x], (4, 3, 1), target=y.reshape(4, 1).clip(0),
                                           reduction=0, options=options, grads=True)
         assert status == INVALID and word in rlib.fastloss_last_error(), (name, rlib.fastloss_last_error())
@@ -678,6 +687,10 @@ def test_ctc_errors(rlib):
     assert b"input_lengths[0]" in rlib.fastloss_last_error()
     size = ctypes.c_size_t()
     assert rlib.fastloss_ctc_workspace_size(-1, 1, 1, 1, 1, ctypes.byref(size)) == INVALID
+    # Sizes whose workspace cannot be addressed are refused, not wrapped to a small size.
+    for T, N, S in ((100, 4, 2**60), (2**58, 4, 10), (2**40, 1, 2**40)):
+        assert rlib.fastloss_ctc_workspace_size(T, N, S, 1, 2, ctypes.byref(size)) == INVALID, (T, N, S)
+        assert b"workspace" in rlib.fastloss_last_error()
 
 
 # ---------------------------------------------------------------- fuzzing the row-wise and CTC entry points

@@ -181,6 +181,32 @@ def test_z_loss_and_softcap_errors(bad, error):
         fastloss.cross_entropy(x @ w.T, t, **bad)
 
 
+@pytest.mark.parametrize("softcap", [1e-300, 1e39])
+def test_softcap_outside_the_computation_dtype_raises(softcap):
+    """float32 would round 1e-300 to 0 and 1e39 to inf (NaN logits): a
+    ValueError naming softcap; float64 computes them."""
+    rng = np.random.default_rng(13)
+    x, w, t, _ = _data(rng, 4, 3, 5)
+    for fn, args in ((fastloss.linear_cross_entropy, (x, w, t)), (fastloss.cross_entropy, (x @ w.T, t))):
+        assert np.isfinite(fn(*args, softcap=softcap))
+        with pytest.raises(ValueError, match="softcap"):
+            fn(*(a.astype(F32) if a.dtype == F64 else a for a in args), softcap=softcap)
+    with pytest.raises(ValueError, match="softcap"):
+        fastloss.cross_entropy((x @ w.T).astype(np.float16), t, softcap=1e39)
+
+
+def test_out_buffers_must_not_overlap_each_other():
+    rng = np.random.default_rng(14)
+    x, w, t, _ = _data(rng, 4, 4, 4)
+    buf = np.zeros(16)
+    with pytest.raises(ValueError, match=r"out\[1\]: overlaps out\[0\]"):
+        fastloss.linear_cross_entropy_backward(x, w, t, out=(buf.reshape(4, 4), buf.reshape(4, 4), None))
+    a, b, y, g = rng.standard_normal(5), rng.standard_normal(5), np.sign(rng.standard_normal(5)), np.zeros(5)
+    with pytest.raises(ValueError, match="overlaps out"):
+        fastloss.margin_ranking_loss_backward(a, b, y, out=(g, g))
+    assert not g.any()
+
+
 def test_ignore_index_explicit_and_default():
     rng = np.random.default_rng(6)
     x, w, t, b = _data(rng, 30, 6, 10, dtype=F64)

@@ -97,6 +97,19 @@ def test_reduced_backward_scales_the_fused_gradient_and_none_runs_backward():
     assert not fastloss.torch.mse_loss(x.detach(), y).requires_grad
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_double_backward_raises(reduction):
+    """The gradients come from the kernels, not torch ops: create_graph=True
+    then differentiating the gradient raises instead of silently giving a
+    zero second-order term (torch's once_differentiable)."""
+    x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 5, (4,))
+    loss = fastloss.torch.cross_entropy(x, t, reduction=reduction).sum()
+    (gx,) = torch.autograd.grad(loss, x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        gx.pow(2).sum().backward()
+
+
 def test_errors_are_fastlosss():
     with pytest.raises(ValueError, match="delta"):
         fastloss.torch.huber_loss(torch.zeros(3), torch.zeros(3), delta=-1.0)

@@ -140,6 +140,7 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
     pairs = [(input, x), (linear_weight, w_lin), (linear_bias, b_lin), (weight, wobj)]
     rdtype, kdtype = v.result_dtype(*(pairs + ([(target, t)] if probs else [])))
     kw = rw.class_weight(wobj, classes, kdtype)
+    rw.check_softcap(options[3], kdtype)
     if probs:
         if t.shape != logits_shape:
             raise ValueError(f"target: probability targets must have the logits' shape {logits_shape}, got {t.shape}")

@@ -71,6 +71,15 @@ def ce_extras(z_loss, softcap):
     return z_loss, softcap
 
 
+def check_softcap(softcap, kdtype):
+    """A softcap (0: none) the kernel's dtype holds as a positive normal
+    number: in float32 1e-300 would round to 0 and 1e39 to inf (NaN logits)."""
+    info = np.finfo(kdtype)
+    if softcap != 0 and not float(info.smallest_normal) <= softcap <= float(info.max):
+        raise ValueError(f"softcap: {softcap} is outside the range of {kdtype} (the computation's dtype), "
+                         f"[{info.smallest_normal}, {info.max}]")
+
+
 def class_weight(weight, classes, kdtype):
     """``weight``: None, or a 1-D array of ``classes`` entries, in the kernel dtype, contiguous."""
     if weight is None:

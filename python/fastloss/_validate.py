@@ -280,6 +280,11 @@ def outs(out, count):
     if isinstance(out, tuple):
         if len(out) != count:
             raise ValueError(f"out: expected a tuple of {count} arrays, got {len(out)}")
+        arrays = [(i, o) for i, o in enumerate(out) if isinstance(o, np.ndarray)]
+        for k, (i, a) in enumerate(arrays):
+            for j, b in arrays[k + 1:]:
+                if np.may_share_memory(a, b):
+                    raise ValueError(f"out[{j}]: overlaps out[{i}] (each gradient needs its own buffer)")
         return out
     if count == 1:
         return (out,)

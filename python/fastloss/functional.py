@@ -726,6 +726,8 @@ def _class_loss(name, mode, grad_output, out, input, target, weight, reduction, 
         _index_target_shape(kt, x, loss_shape)
         kt = _rw.as_cube(kt, (cube[0], cube[2]))
     kw = _rw.class_weight(weight, cube[1], kdtype)
+    if name == "cross_entropy":
+        _rw.check_softcap(options[3], kdtype)
     return _rw.evaluate(name, mode, x, cube, loss_shape, kt, red, kdtype=kdtype, rdtype=rdtype, weight=kw,
                         grad_output=grad_output, out=out, options=options,
                         sources=(x, t, wobj))
@@ -756,7 +758,7 @@ def _cross_entropy(mode, grad_output, out, input, target, weight=None, ignore_in
     (probabilities: ``sum(w t') * softmax - w t'``), from the same pass.
 
     Beyond torch (Liger-Kernel's ``lse_square_scale`` and ``softcap``, cut-cross-entropy's
-    ``softcap``; the defaults run torch's computation unchanged, bit for bit):
+    ``softcap``; the defaults change nothing: the plain computation above, bit for bit):
 
     * ``softcap`` (None, or a finite number > 0): the logits are ``softcap * tanh(input / softcap)``
       before everything above (softmax, smoothing, z-loss); the gradient goes through the tanh

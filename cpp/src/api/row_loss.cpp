@@ -146,6 +146,23 @@ double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call) {
     if (o[smoothing] > 1) invalid("options[" + str(smoothing) + "]: " + who + "label_smoothing must be <= 1");
     if (!(o[smoothing] > 0)) o[smoothing] = 0;  // torch smooths only when > 0
   }
+  // The beyond-torch options, checked as the Python functions check them.
+  for (const char* name : {"z_loss", "epsilon", "gamma", "smooth", "eps"}) {
+    const int k = option_index(loss, name);
+    if (loss != RowLoss::Dice && std::strcmp(name, "eps") == 0) continue;  // the distances' eps is any real
+    if (k >= 0 && !std::isfinite(o[k]))
+      invalid("options[" + str(k) + "]: " + who + name + " must be a finite number");
+  }
+  const int gamma = option_index(loss, "gamma");
+  if (gamma >= 0 && o[gamma] < 0) invalid("options[" + str(gamma) + "]: " + who + "gamma must be >= 0");
+  const int softcap = option_index(loss, "softcap");  // 0: none
+  if (softcap >= 0 && o[softcap] != 0) {
+    const double lo = dtype == DType::Float32 ? 1.1754943508222875e-38 : 2.2250738585072014e-308;
+    const double hi = dtype == DType::Float32 ? 3.4028234663852886e38 : 1.7976931348623157e308;
+    if (!(o[softcap] >= lo && o[softcap] <= hi))
+      invalid("options[" + str(softcap) + "]: " + who +
+              "softcap must be 0 (none) or a positive normal number of the dtype");
+  }
   const bool float_target = c.target_type == ElementType::Float;
   if (ignore >= 0 && float_target && info.target == RowTarget::IndexOrFloat && o[ignore] >= 0)
     invalid("options[" + str(ignore) + "]: " + who + "ignore_index is not supported for probability targets");

@@ -36,6 +36,18 @@ std::string str(int64_t v) { return std::to_string(v); }
 // Bytes of the call-wide part (per sample: loss, gradient scale, order, label
 // offset) and of
 // one thread's slot.
+// The workspace's size in double arithmetic (an upper bound of the layout's
+// exact size): sizes whose bytes do not fit well inside size_t are refused
+// rather than wrapped.
+void check_workspace_fits(int64_t max_time, int64_t batch, int64_t max_target_length, int64_t threads) {
+  const double S = static_cast<double>(max_target_length), T = static_cast<double>(max_time);
+  const double doubles = ((T > 2 ? T : 2) + 6) * (2 * S + 17) + 2 * S + 16;
+  const double bytes = 8 * doubles * static_cast<double>(threads) + 32 * static_cast<double>(batch) + 1024;
+  if (!(bytes < 4.0e18))
+    invalid("max_time/batch/max_target_length: the workspace would need about " + str(static_cast<int64_t>(
+        bytes < 9.0e18 ? bytes : 9.0e18)) + " bytes or more, beyond what can be addressed");
+}
+
 size_t header_bytes(int64_t batch) { return (static_cast<size_t>(batch) * 32 + kAlign - 1) / kAlign * kAlign; }
 size_t slot_bytes(int64_t max_time, int64_t max_target_length, bool want_grad) {
   return static_cast<size_t>(detail::ctc_layout(max_time, max_target_length, want_grad).total) * sizeof(double);
@@ -90,6 +102,7 @@ size_t ctc_workspace_size(int64_t max_time, int64_t batch, int64_t max_target_le
   if (batch < 0) invalid("batch: negative (" + str(batch) + ")");
   if (max_target_length < 0) invalid("max_target_length: negative (" + str(max_target_length) + ")");
   if (threads < 1) threads = 1;
+  check_workspace_fits(max_time, batch, max_target_length, threads);
   return kAlign + header_bytes(batch) + static_cast<size_t>(threads) * slot_bytes(max_time, max_target_length, want_grad);
 }
 

@@ -20,7 +20,10 @@ not to ``target``, ``weight`` or ``pos_weight`` (as torch, except that torch
 also differentiates some weights). Tensors are read without a copy (DLPack);
 results are tensors sharing the kernels' output memory. Semantics and errors
 are fastloss's (``ValueError``/``TypeError`` naming the argument), values are
-torch's. torch is optional: importing this module needs it."""
+torch's. The gradients are computed by the kernels, not by torch ops, so they
+are not differentiable again: a double backward (``create_graph=True``, a
+gradient penalty) raises RuntimeError instead of silently dropping terms.
+torch is optional: importing this module needs it."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import inspect
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from .. import functional as _functional  # noqa: F401 - registers the losses
 from .._api import REGISTRY as _REGISTRY
@@ -75,6 +79,7 @@ class _LossFunction(torch.autograd.Function):
         return _to_torch(value)
 
     @staticmethod
+    @once_differentiable  # the gradients come from the kernel: a double backward raises, not a silent 0
     def backward(ctx, grad_output):
         spec = _REGISTRY[ctx.name]
         if ctx.saved_grads is not None:
