@@ -104,7 +104,8 @@ def _value(loss_out, total, shape, reduction, denom, dtype):
 
 def _to_input(grad, x, out):
     """Sums a gradient over the dimensions ``x`` was broadcast along and casts
-    it to ``x``'s dtype, into ``out`` when given."""
+    it to ``x``'s dtype, into ``out`` when given (``out`` as it is when the
+    kernel computed the gradient there: ``grad`` is ``out`` or a view of it)."""
     if grad.shape != x.shape:
         lead = grad.ndim - x.ndim
         axes = tuple(range(lead)) + tuple(
@@ -115,7 +116,7 @@ def _to_input(grad, x, out):
     if out is not None:
         if grad.dtype == v._F32 and out.dtype == v._F16 and out.flags.aligned:
             v.float_to_half(grad, out)
-        elif grad is not out:
+        elif not np.shares_memory(grad, out):
             with np.errstate(over="ignore"):  # float16 overflow is inf, silently, as torch
                 np.copyto(out, grad, casting="unsafe")
         return out

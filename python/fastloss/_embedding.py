@@ -30,18 +30,6 @@ def same_ndim(operands, what="all three"):
                              "the same number, as torch)")
 
 
-def broadcast(operands):
-    """The operands' broadcast shape (ValueError naming the first that does not fit)."""
-    shape = operands[0][2].shape
-    for name, _, a in operands[1:]:
-        new = v.broadcast_shapes(shape, a.shape)
-        if new is None:
-            raise ValueError(f"{name}: shape {a.shape} cannot be broadcast with {operands[0][0]}'s shape "
-                             f"{operands[0][2].shape}")
-        shape = new
-    return shape
-
-
 def rows_of(shape):
     """``(rows, features, shape of one value per row)``; a 0-d shape is one
     row of one feature whose value is 0-d (torch's norm over dim -1)."""
@@ -64,7 +52,7 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
     Returns the value (FORWARD), the gradients (BACKWARD, a tuple), both, or
     the call's Partial (PARTIAL)."""
     lid = TABLE[name][0]
-    shape = broadcast(operands)
+    shape = v.broadcast_operands(operands)
     rows, features, row_shape = rows_of(shape)
     if value_shape is None:
         value_shape = row_shape
@@ -109,12 +97,5 @@ def evaluate(name, mode, operands, reduction, *, value_shape=None, target=None, 
     value = None if mode == BACKWARD else _value(loss_out, total, value_shape, reduction, denom, rdtype)
     if not want_grad:
         return value
-    grads = []
-    for (_, _, a), buf, o in zip(operands, bufs, outs):
-        full = buf.reshape(shape)
-        if o is not None and np.shares_memory(full, o):
-            grads.append(o)
-        else:
-            grads.append(_to_input(full, a, o))
-    grads = tuple(grads)
+    grads = tuple(_to_input(buf.reshape(shape), a, o) for (_, _, a), buf, o in zip(operands, bufs, outs))
     return grads if mode == BACKWARD else (value, grads)

@@ -234,9 +234,9 @@ def evaluate(mode, grad_output, out, input, linear_weight, target, linear_bias, 
     if not want_grad:
         return value
     grads = (
-        _finish(gx.reshape(x.shape), x, outs[0]),
-        _finish(gw.reshape(w_lin.shape), w_lin, outs[1]),
-        None if gb is None else _finish(gb.reshape(b_lin.shape), b_lin, outs[2]),
+        _to_input(gx.reshape(x.shape), x, outs[0]),
+        _to_input(gw.reshape(w_lin.shape), w_lin, outs[1]),
+        None if gb is None else _to_input(gb.reshape(b_lin.shape), b_lin, outs[2]),
     )
     return grads if mode == BACKWARD else (value, grads)
 
@@ -247,10 +247,4 @@ def _direct(out, kdtype, shape):
     if out is not None and out.dtype == kdtype and out.flags.c_contiguous:
         return out.reshape(shape)
     return np.empty(shape, kdtype)
-
-
-def _finish(grad, arr, out):
-    if out is not None and np.shares_memory(grad, out):
-        return out
-    return _to_input(grad, arr, out)
 

@@ -144,11 +144,7 @@ def evaluate(name, mode, x, cube, loss_shape, target, reduction, *, kdtype, rdty
     value = None if mode == BACKWARD else _value(loss_out, total, loss_shape, reduction, denom, rdtype)
     if not want_grad:
         return value
-    grad = gbuf.reshape(x.shape)
-    if out_x is not None and np.shares_memory(grad, out_x):
-        grad = out_x
-    else:
-        grad = _to_input(grad, x, out_x)
+    grad = _to_input(gbuf.reshape(x.shape), x, out_x)
     return grad if mode == BACKWARD else (value, grad)
 
 

@@ -188,6 +188,19 @@ def float_to_half(arr, out=None):
     return out
 
 
+def broadcast_operands(operands):
+    """The broadcast shape of ``operands`` (``(name, object, array)``
+    triples), ValueError naming the first that does not fit."""
+    shape = operands[0][2].shape
+    for name, _, a in operands[1:]:
+        new = broadcast_shapes(shape, a.shape)
+        if new is None:
+            raise ValueError(f"{name}: shape {a.shape} cannot be broadcast with {operands[0][0]}'s shape "
+                             f"{operands[0][2].shape}")
+        shape = new
+    return shape
+
+
 def broadcast_shapes(a, b):
     """NumPy's broadcast of two shapes (any number of dimensions:
     np.broadcast_shapes stops at 32); None if they do not broadcast."""

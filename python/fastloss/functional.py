@@ -154,19 +154,6 @@ def _operand(obj, name, *, differentiable):
     return (name, obj, _v.check_float(arr, name) if differentiable else _v.check_real(arr, name))
 
 
-def _broadcast_operands(operands):
-    """The loss's shape: every operand broadcast together (ValueError naming
-    the first that does not fit)."""
-    shape = operands[0][2].shape
-    for name, _, a in operands[1:]:
-        new = _v.broadcast_shapes(shape, a.shape)
-        if new is None:
-            raise ValueError(f"{name}: shape {a.shape} cannot be broadcast with {operands[0][0]}'s shape "
-                             f"{operands[0][2].shape}")
-        shape = new
-    return shape
-
-
 def _into(obj, name, shape):
     """An optional array (weight, pos_weight) that broadcasts *into* ``shape``
     (torch multiplies it in place into a tensor of that shape)."""
@@ -329,7 +316,7 @@ def _poisson_nll_loss(mode, grad_output, out, input, target, log_input=True, ful
     eps = _v.real_number(eps, "eps")
     red = _v.reduction(reduction)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     return _ew.evaluate_table("poisson_nll_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
                               options=(log_input, full, eps))
 
@@ -395,7 +382,7 @@ def _gaussian_nll_loss(mode, grad_output, out, input, target, var, full=False, e
         var_op, var_grad = (name, obj, varr), 2
     red = _v.reduction(reduction)
     ops.append(var_op)
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     _v.option_fits(eps, "eps", ops)
     # A per-row var was given without its last dimension: so is its gradient,
     # and an out[1] of var's shape receives it through a view with that dimension.
@@ -466,7 +453,7 @@ def _kl_div(mode, grad_output, out, input, target, reduction="mean", log_target=
     log_target = _bool_option(log_target, "log_target")
     code = _v.reduction(reduction, _KL_REDUCTIONS)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     code, divisor = _batchmean(code, ops[0][2])
     return _ew.evaluate_table("kl_div", mode, ops, (0,), code, grad_output=grad_output, out=out,
                               options=(log_target,), divisor=divisor)
@@ -511,7 +498,7 @@ def _hinge_embedding_loss(mode, grad_output, out, input, target, margin=1.0, red
     margin = _v.real_number(margin, "margin")
     red = _v.reduction(reduction)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     _v.option_fits(margin, "margin", ops)
     return _ew.evaluate_table("hinge_embedding_loss", mode, ops, (0,), red, grad_output=grad_output, out=out,
                               options=(margin,))
@@ -543,7 +530,7 @@ def _margin_ranking_loss(mode, grad_output, out, input1, input2, target, margin=
         if a.ndim != ops[0][2].ndim:
             raise ValueError(f"{name}: has {a.ndim} dimensions, input1 has {ops[0][2].ndim} (torch: all three "
                              "must have the same number)")
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     return _ew.evaluate_table("margin_ranking_loss", mode, ops, (0, 1), red, grad_output=grad_output, out=out,
                               options=(margin,))
 
@@ -1350,7 +1337,7 @@ def _log_cosh_loss(mode, grad_output, out, input, target, reduction="mean"):
     Gradient: ``tanh(input - target)``."""
     red = _v.reduction(reduction)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     return _ew.evaluate_table("log_cosh_loss", mode, ops, (0,), red, grad_output=grad_output, out=out)
 
 
@@ -1395,7 +1382,7 @@ def _pinball_loss(mode, grad_output, out, input, target, quantile=0.5, reduction
         raise ValueError(f"quantile: must be in [0, 1], got {quantile}")
     red = _v.reduction(reduction)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    shape = _broadcast_operands(ops)
+    shape = _v.broadcast_operands(ops)
     w = _into(weight, "weight", shape)
     return _ew.evaluate_table("pinball_loss", mode, ops, (0,), red, weight=w, grad_output=grad_output, out=out,
                               options=(quantile,), weight_divides_mean=True)
@@ -1462,7 +1449,7 @@ def _jensen_shannon_divergence(mode, grad_output, out, input, target, beta=0.5, 
     log_target = _bool_option(log_target, "log_target")
     code = _v.reduction(reduction, _KL_REDUCTIONS)
     ops = [_operand(input, "input", differentiable=True), _operand(target, "target", differentiable=False)]
-    _broadcast_operands(ops)
+    _v.broadcast_operands(ops)
     code, divisor = _batchmean(code, ops[0][2])
     return _ew.evaluate_table("jensen_shannon_divergence", mode, ops, (0,), code, grad_output=grad_output, out=out,
                               options=(beta, log_target), divisor=divisor)
@@ -1828,7 +1815,7 @@ def _positive_margin(margin):
 
 def _distance_mode(mode, grad_output, out, x1, x2, name, options, keepdim=False):
     ops = _em.float_operands((("x1", x1), ("x2", x2)))
-    shape = _em.broadcast(ops)
+    shape = _v.broadcast_operands(ops)
     value_shape = _em.rows_of(shape)[2] + ((1,) if keepdim and shape != () else ())
     return _em.evaluate(name, mode, ops, _v.NONE, value_shape=value_shape, grad_output=grad_output, out=out,
                         options=options)
@@ -1908,7 +1895,7 @@ def _cosine_embedding_loss(mode, grad_output, out, input1, input2, target, margi
     for name, _, a in ops:
         if a.ndim != t.ndim + 1:
             raise ValueError(f"{name}: a {t.ndim}-D target takes {t.ndim + 1}-D inputs, got shape {a.shape}")
-    shape = _em.broadcast(ops)
+    shape = _v.broadcast_operands(ops)
     row_shape = _em.rows_of(shape)[2]
     if _v.broadcast_shapes(t.shape, row_shape) != row_shape:
         raise ValueError(f"target: shape {t.shape} does not match the inputs' rows {row_shape}")
@@ -1954,7 +1941,7 @@ cosine_embedding_loss, cosine_embedding_loss_backward, cosine_embedding_loss_val
 def _triplet_operands(anchor, positive, negative):
     ops = _em.float_operands((("anchor", anchor), ("positive", positive), ("negative", negative)))
     _em.same_ndim(ops)
-    _em.broadcast(ops)
+    _v.broadcast_operands(ops)
     return ops
 
 
@@ -2072,7 +2059,7 @@ def _triplet_callable(mode, grad_output, out, ops, fn, margin, swap, red):
             "functools.partial of them) run natively")
     rdtype, _ = _v.result_dtype(*[(obj, a) for _, obj, a in ops])
     a, p, n = (x for _, _, x in ops)
-    shape = _em.broadcast(ops)
+    shape = _v.broadcast_operands(ops)
     row_shape = _em.rows_of(shape)[2]
 
     def dist(x1, x2, name):
