@@ -1103,3 +1103,16 @@ def check_grads(case, grads, arrays, reduction, options, *, grad_output=None, ex
         dtype = a.dtype if (a.dtype.kind == "f" or a.dtype == BFLOAT16) else result_dtype(a.dtype)
         assert g.shape == a.shape and g.dtype == dtype, f"{what} grad {name}: {g.shape}/{g.dtype} vs {a.shape}/{dtype}"
         assert_close(g, e, dtype, abs_scale=s, tolerance=tolerance, what=f"{what or case.name} grad {name}")
+
+
+def fused_value_and_grad(name, arrays, dtype, grad_output, **options):
+    """fastloss's fused value and gradient of ``name`` with its float arrays
+    (and a non-scalar ``grad_output``) in ``dtype``; its separate forward and
+    backward checked equal to it bitwise, and both results of ``dtype``."""
+    arrays = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a for a in arrays]
+    go = np.asarray(grad_output).astype(dtype) if np.ndim(grad_output) else float(grad_output)
+    value, grad = getattr(fastloss, name + "_value_and_grad")(*arrays, grad_output=go, **options)
+    np.testing.assert_array_equal(getattr(fastloss, name)(*arrays, **options), value)
+    np.testing.assert_array_equal(getattr(fastloss, name + "_backward")(*arrays, grad_output=go, **options), grad)
+    assert np.asarray(value).dtype == dtype and grad.dtype == dtype
+    return value, grad

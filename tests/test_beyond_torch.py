@@ -33,6 +33,8 @@ import fastloss.nn
 from fastloss import reference
 from fastloss._api import REGISTRY
 
+from cases import fused_value_and_grad
+
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 EPS64 = 2.0**-53
 REDUCTIONS = ("none", "mean", "sum")
@@ -70,18 +72,6 @@ def _autograd(fn, arrays, grad_output, **options):
     value = fn(torch, *tensors, **options)
     (grad,) = torch.autograd.grad(value, tensors[0], torch.as_tensor(np.asarray(grad_output, np.float64)))
     return value.detach().numpy(), grad.numpy()
-
-
-def _ours(name, arrays, dtype, grad_output, **options):
-    """fastloss's fused value and gradient, its separate forward and backward
-    checked equal to it bitwise."""
-    arrays = [np.asarray(a).astype(dtype) for a in arrays]
-    go = np.asarray(grad_output).astype(dtype) if np.ndim(grad_output) else float(grad_output)
-    value, grad = getattr(fastloss, name + "_value_and_grad")(*arrays, grad_output=go, **options)
-    np.testing.assert_array_equal(getattr(fastloss, name)(*arrays, **options), value)
-    np.testing.assert_array_equal(getattr(fastloss, name + "_backward")(*arrays, grad_output=go, **options), grad)
-    assert np.asarray(value).dtype == dtype and grad.dtype == dtype
-    return value, grad
 
 
 def _reduce(torch, loss, reduction, divisor=None):
@@ -140,7 +130,7 @@ def test_focal_matches_torchvision_float64(options, reduction):
     x, t = _focal_data(rng, (7, 33), 6.0)
     go = _grad_output(x.shape if reduction == "none" else (), rng)
     want, want_grad = _autograd(torchvision_sigmoid_focal_loss, (x, t), go, reduction=reduction, **options)
-    value, grad = _ours("sigmoid_focal_loss", (x, t), F64, go, reduction=reduction, **options)
+    value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), F64, go, reduction=reduction, **options)
     assert_close(value, want, 1e-12, what="value")
     assert_close(grad, want_grad, 1e-12, what="gradient")
 
@@ -155,7 +145,7 @@ def test_focal_matches_torchvision_float32(options, reduction):
     x, t = x.astype(F32), t.astype(F32)
     go = _grad_output(x.shape if reduction == "none" else (), rng).astype(F32)
     want, want_grad = _autograd(torchvision_sigmoid_focal_loss, (x, t), go, reduction=reduction, **options)
-    value, grad = _ours("sigmoid_focal_loss", (x, t), F32, go, reduction=reduction, **options)
+    value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), F32, go, reduction=reduction, **options)
     assert_close(value, want, 1e-5, 1e-37, what="value")
     assert_close(grad, want_grad, 1e-5, 1e-37, what="gradient")
 
@@ -174,8 +164,8 @@ def test_focal_is_accurate_for_large_logits(dtype, x, options):
     for sign, t, a_t in ((1.0, 1.0, alpha), (-1.0, 0.0, 1.0 - alpha)):
         want = a_t * ce * s**gamma
         want_grad = -sign * a_t * s**gamma * (s + gamma * ce * big)
-        value, grad = _ours("sigmoid_focal_loss", (np.array([sign * x]), np.array([t])), dtype, np.ones(1),
-                            **options)
+        value, grad = fused_value_and_grad("sigmoid_focal_loss", (np.array([sign * x]), np.array([t])), dtype,
+                                           np.ones(1), **options)
         rtol = 1e-13 if dtype == F64 else 1e-5
         assert_close(value, [want], rtol, what=f"value at t={t}")
         assert_close(grad, [want_grad], rtol, what=f"gradient at t={t}")
@@ -188,7 +178,7 @@ def test_focal_is_finite_for_huge_logits(dtype):
     x = np.array([1e4, -1e4, 1e30, -1e30, 1e4, -1e4, 120.0, -120.0])
     t = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.5, 0.5])
     for options in ({}, {"gamma": 0.5}, {"gamma": 0.0, "alpha": -1.0}):
-        value, grad = _ours("sigmoid_focal_loss", (x, t), dtype, np.ones(8), **options)
+        value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), dtype, np.ones(8), **options)
         assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad)), (options, value, grad)
         xd, td = x.astype(dtype), t.astype(dtype)
         assert_close(value, reference.sigmoid_focal_loss(xd, td, **options), 1e-12 if dtype == F64 else 1e-5)
@@ -208,7 +198,8 @@ def test_focal_gamma_zero_is_alpha_weighted_bce_with_logits():
                     ).sum()
 
         want, want_grad = _autograd(weighted_bce, (x, t), 1.0)
-        value, grad = _ours("sigmoid_focal_loss", (x, t), F64, 1.0, alpha=alpha, gamma=0.0, reduction="sum")
+        value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), F64, 1.0, alpha=alpha, gamma=0.0,
+                                           reduction="sum")
         assert_close(value, want, 1e-12)
         assert_close(grad, want_grad, 1e-12)
         assert_close(grad, a_t * (torch.sigmoid(torch.tensor(x)).numpy() - t), 1e-12)
@@ -280,7 +271,7 @@ def test_log_cosh_matches_optax_float64(reduction):
     x, t = _cosh_data(rng, (9, 31))
     go = _grad_output(x.shape if reduction == "none" else (), rng)
     want, want_grad = _optax_log_cosh(x, t, reduction, go)
-    value, grad = _ours("log_cosh_loss", (x, t), F64, go, reduction=reduction)
+    value, grad = fused_value_and_grad("log_cosh_loss", (x, t), F64, go, reduction=reduction)
     value_atol, grad_atol = _optax_rounding(x, t, reduction)
     assert_close(value, want, 1e-12, value_atol, what="value")
     scale = np.abs(go) / (x.size if reduction == "mean" else 1)
@@ -294,7 +285,7 @@ def test_log_cosh_matches_optax_float32(reduction):
     x, t = x.astype(F32), t.astype(F32)
     go = _grad_output(x.shape if reduction == "none" else (), rng).astype(F32)
     want, want_grad = _optax_log_cosh(x, t, reduction, go)
-    value, grad = _ours("log_cosh_loss", (x, t), F32, go, reduction=reduction)
+    value, grad = fused_value_and_grad("log_cosh_loss", (x, t), F32, go, reduction=reduction)
     value_atol, grad_atol = _optax_rounding(x, t, reduction)
     assert_close(value, want, 1e-5, value_atol, what="value")
     assert_close(grad, want_grad, 1e-5, grad_atol, what="gradient")
@@ -307,7 +298,7 @@ def test_log_cosh_keeps_small_differences(dtype, rtol):
     logaddexp(d, -d) - log 2 keeps only ~1e-16 absolute: no digit of d^2/2 in
     float32 below |d| ~ 3e-4)."""
     d = np.array([1e-30, 1e-12, 1e-6, -3e-4, 1e-3, -0.01]).astype(dtype).astype(np.float64)
-    value, grad = _ours("log_cosh_loss", (d, np.zeros_like(d)), dtype, np.ones_like(d), reduction="none")
+    value, grad = fused_value_and_grad("log_cosh_loss", (d, np.zeros_like(d)), dtype, np.ones_like(d), reduction="none")
     assert_close(value, d**2 / 2 - d**4 / 12 + d**6 / 45, rtol, 0 if dtype == F64 else 1e-45)
     assert_close(grad, d - d**3 / 3 + 2 * d**5 / 15, rtol)
 
@@ -318,7 +309,7 @@ def test_log_cosh_large_differences(dtype):
     exact there), up to float32's largest."""
     d = np.array([25.0, -60.0, 1e4, -1e30, 3e38 if dtype == F32 else 1e300])
     want, want_grad = _optax_log_cosh(d.astype(dtype), np.zeros(5, dtype), "none", np.ones(5))
-    value, grad = _ours("log_cosh_loss", (d, np.zeros(5)), dtype, np.ones(5), reduction="none")
+    value, grad = fused_value_and_grad("log_cosh_loss", (d, np.zeros(5)), dtype, np.ones(5), reduction="none")
     assert_close(value, np.abs(d.astype(dtype).astype(np.float64)) - math.log(2.0), 1e-12 if dtype == F64 else 1e-6)
     assert_close(value, want, 1e-12 if dtype == F64 else 1e-6)
     np.testing.assert_array_equal(grad, np.sign(d))
@@ -329,7 +320,7 @@ def test_log_cosh_broadcasts_as_optax():
     rng = np.random.default_rng(6)
     x, t = rng.standard_normal((3, 1)), rng.standard_normal((4,))
     want, want_grad = _optax_log_cosh(x, t, "mean", 1.0)
-    value, grad = _ours("log_cosh_loss", (x, t), F64, 1.0)
+    value, grad = fused_value_and_grad("log_cosh_loss", (x, t), F64, 1.0)
     assert_close(value, want, 1e-12, 1e-15)
     assert_close(grad, want_grad, 1e-12, 1e-15)
 
@@ -396,8 +387,8 @@ def test_pinball_gradient_matches_sklearn_formula(quantile, reduction, weighted)
         return sklearn_pinball_in_torch(torch, x_, t_, quantile, w_, reduction)
 
     want, want_grad = _autograd(oracle, arrays, go)
-    value, grad = _ours("pinball_loss", (x, t), F64, go, quantile=quantile, reduction=reduction,
-                        **({} if w is None else {"weight": w}))
+    value, grad = fused_value_and_grad("pinball_loss", (x, t), F64, go, quantile=quantile, reduction=reduction,
+                                       **({} if w is None else {"weight": w}))
     assert_close(value, want, 1e-12)
     assert_close(grad, want_grad, 1e-12)
 
@@ -482,7 +473,7 @@ def test_jsd_matches_liger_float64(beta, reduction):
     x, t = _jsd_data(rng)
     go = _grad_output(x.shape if reduction == "none" else (), rng)
     want, want_grad = _autograd(liger_jsd, (x, t), go, beta=beta, reduction=reduction)
-    value, grad = _ours("jensen_shannon_divergence", (x, t), F64, go, beta=beta, reduction=reduction)
+    value, grad = fused_value_and_grad("jensen_shannon_divergence", (x, t), F64, go, beta=beta, reduction=reduction)
     value_atol, grad_atol = _jsd_rounding(x, t, beta, reduction)
     assert_close(value, want, 1e-12, value_atol, what="value")
     assert_close(grad, want_grad, 1e-12, grad_atol * np.abs(go), what="gradient")
@@ -497,7 +488,7 @@ def test_jsd_matches_liger_float32(beta):
     for reduction in ("batchmean", "none"):
         go = _grad_output(x.shape if reduction == "none" else (), rng).astype(F32).astype(np.float64)
         want, want_grad = _autograd(liger_jsd, (x, t), go, beta=beta, reduction=reduction)
-        value, grad = _ours("jensen_shannon_divergence", (x, t), F32, go, beta=beta, reduction=reduction)
+        value, grad = fused_value_and_grad("jensen_shannon_divergence", (x, t), F32, go, beta=beta, reduction=reduction)
         value_atol, grad_atol = _jsd_rounding(x, t, beta, reduction, 2.0**-24)
         assert_close(value, want, 1e-5, value_atol, what=f"{reduction} value")
         assert_close(grad, want_grad, 1e-5, grad_atol * np.abs(go), what=f"{reduction} gradient")
@@ -510,7 +501,7 @@ def test_jsd_matches_liger_test_reference(beta):
     rng = np.random.default_rng(11)
     x, t = _jsd_data(rng, (3 * 23, 32))
     want, want_grad = _autograd(liger_test_jsd, (x, t), 1.0, beta=beta)
-    value, grad = _ours("jensen_shannon_divergence", (x, t), F64, 1.0, beta=beta)
+    value, grad = fused_value_and_grad("jensen_shannon_divergence", (x, t), F64, 1.0, beta=beta)
     assert_close(value, want, 1e-12, _jsd_rounding(x, t, beta, "batchmean")[0])
     assert_close(grad, want_grad, 1e-12, _jsd_rounding(x, t, beta, "batchmean")[1])
 
@@ -530,7 +521,7 @@ def test_jsd_beta_edges_are_torchs_kl_divergences():
 
     for beta, oracle in ((0.0, forward_kl), (1.0, reverse_kl)):
         want, want_grad = _autograd(oracle, (x, t), 1.0)
-        value, grad = _ours("jensen_shannon_divergence", (x, t), F64, 1.0, beta=beta)
+        value, grad = fused_value_and_grad("jensen_shannon_divergence", (x, t), F64, 1.0, beta=beta)
         assert_close(value, want, 1e-12, what=f"beta={beta}")
         assert_close(grad, want_grad, 1e-12, 1e-17, what=f"beta={beta} gradient")
 
@@ -567,7 +558,8 @@ def test_jsd_probability_targets_and_zero_probabilities(beta):
     with np.errstate(divide="ignore"):
         log_p = np.log(p)  # -inf where p == 0
     for target, log_target in ((p, False), (log_p, True)):
-        value, grad = _ours("jensen_shannon_divergence", (x, target), F64, 1.0, beta=beta, log_target=log_target)
+        value, grad = fused_value_and_grad("jensen_shannon_divergence", (x, target), F64, 1.0, beta=beta,
+                                           log_target=log_target)
         if beta == 1:
             assert value == np.inf  # Q > 0 where P = 0: KL(Q || P) is infinite
         else:

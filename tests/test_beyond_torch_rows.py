@@ -28,6 +28,8 @@ import fastloss
 import fastloss.nn
 from fastloss import reference
 
+from cases import fused_value_and_grad
+
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -35,17 +37,6 @@ REDUCTIONS = ("none", "mean", "sum")
 def _close(actual, expected, rtol, what=""):
     np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64), rtol=rtol,
                                atol=rtol * 1e-3, err_msg=what)
-
-
-def _ours(name, arrays, dtype, grad_output, **options):
-    """The fused value and gradient; forward and backward checked equal to it bitwise."""
-    arrays = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a for a in arrays]
-    go = np.asarray(grad_output).astype(dtype) if np.ndim(grad_output) else float(grad_output)
-    value, grad = getattr(fastloss, name + "_value_and_grad")(*arrays, grad_output=go, **options)
-    np.testing.assert_array_equal(getattr(fastloss, name)(*arrays, **options), value)
-    np.testing.assert_array_equal(getattr(fastloss, name + "_backward")(*arrays, grad_output=go, **options), grad)
-    assert np.asarray(value).dtype == dtype and grad.dtype == dtype
-    return value, grad
 
 
 def _grad_output(rng, shape):
@@ -114,7 +105,7 @@ def test_cross_entropy_z_loss_softcap_match_liger(options, weighted, reduction, 
     want, want_grad = _autograd(torch, lambda t, a, b: liger_cross_entropy(
         t, a, b, weight=None if weight is None else t.tensor(weight.astype(np.float64)),
         **{k: v for k, v in opts.items() if k != "weight"}), (x, y), go)
-    value, grad = _ours("cross_entropy", (x, y), dtype, go, **opts)
+    value, grad = fused_value_and_grad("cross_entropy", (x, y), dtype, go, **opts)
     rtol = 1e-12 if dtype == F64 else 1e-5
     _close(value, want, rtol, "value")
     _close(grad, want_grad, rtol, "gradient")
@@ -130,7 +121,7 @@ def test_cross_entropy_z_loss_on_probability_targets_and_spatial_inputs(dtype):
     p = rng.random(x.shape)
     p = (p / p.sum(1, keepdims=True)).astype(dtype)
     for options in ({"z_loss": 0.03}, {"z_loss": 0.03, "softcap": 2.0, "label_smoothing": 0.2}):
-        value, grad = _ours("cross_entropy", (x, p), dtype, 1.0, **options)
+        value, grad = fused_value_and_grad("cross_entropy", (x, p), dtype, 1.0, **options)
         xt = torch.tensor(x.astype(np.float64), requires_grad=True)
         xc = options["softcap"] * torch.tanh(xt / options["softcap"]) if "softcap" in options else xt
         loss = torch.nn.functional.cross_entropy(xc, torch.tensor(p.astype(np.float64)),
@@ -231,7 +222,7 @@ def test_poly1_matches_optax(options, reduction, dtype):
     go = _grad_output(rng, (29,) if reduction == "none" else ()).astype(dtype)
     want, want_grad = _optax_poly(x, y, options.get("epsilon", 1.0), options.get("label_smoothing", 0.0), go,
                                   reduction)
-    value, grad = _ours("poly1_cross_entropy", (x, y), dtype, go, reduction=reduction, **options)
+    value, grad = fused_value_and_grad("poly1_cross_entropy", (x, y), dtype, go, reduction=reduction, **options)
     rtol = 1e-12 if dtype == F64 else 1e-5
     _close(value, want, rtol, "value")
     _close(grad, want_grad, rtol, "gradient")
@@ -304,8 +295,8 @@ def test_softmax_focal_matches_keras(options, reduction, dtype):
     go = _grad_output(rng, (23,) if reduction == "none" else ()).astype(dtype)
     alpha = options["alpha"]
     want, want_grad = _keras_focal(x, y, np.asarray(alpha, np.float64), options.get("gamma", 2.0), go, reduction)
-    value, grad = _ours("softmax_focal_loss", (x, y), dtype, go, reduction=reduction,
-                        **dict(options, alpha=np.asarray(alpha) if isinstance(alpha, list) else alpha))
+    value, grad = fused_value_and_grad("softmax_focal_loss", (x, y), dtype, go, reduction=reduction,
+                                       **dict(options, alpha=np.asarray(alpha) if isinstance(alpha, list) else alpha))
     rtol = 1e-12 if dtype == F64 else 1e-5
     _close(value, want, rtol, "value")
     _close(grad, want_grad, rtol, "gradient")
@@ -389,7 +380,7 @@ def test_dice_matches_keras(shape, reduction, dtype):
 
     with jax.enable_x64(True):
         (want_grad,) = pull(jnp.asarray(row_go, jnp.float64))
-    value, grad = _ours("dice_loss", (x, t), dtype, go.astype(dtype), reduction=reduction)
+    value, grad = fused_value_and_grad("dice_loss", (x, t), dtype, go.astype(dtype), reduction=reduction)
     rtol = 1e-12 if dtype == F64 else 1e-5
     _close(value, _reduce(rows, reduction), rtol, "value")
     _close(grad, want_grad, rtol, "gradient")
