@@ -391,6 +391,28 @@ def test_compare_differences():
     assert report.differences(new, old) == ["isa avx512 → avx2"]
 
 
+def test_bench_summary_has_a_row_per_loss_from_its_entries(quick_run):
+    """The summary (printed before the per-loss tables) picks, for each loss,
+    the forward and value_and_grad(out=) entries and each peer's ratio as run
+    and at its best: each cell is the entry it claims to be."""
+    data = _with_every_peer(quick_run[1])
+    by_key = {(r["loss"], r["op"]): r for r in data["results"]}
+    headers, rows = report.summary_rows(data)
+    assert headers[:3] == ["loss", "forward", "% of roofline"] and "value_and_grad(out=)" in headers
+    assert [row[0] for row in rows] == ["mse_loss", "huber_loss"]
+    split = headers.index("value_and_grad(out=)")
+    for row in rows:
+        for op, first in (("forward", 1), ("value_and_grad_out", split)):
+            r = by_key[(row[0], op)]
+            assert row[first] == report.fmt_time(r["fastloss"]["seconds"])
+            ratios = row[first + (2 if op == "forward" else 1):][:4]
+            want = [r["peers"][k]["speedup"] for k in ("torch", "torch_best", "jax", "jax_best")]
+            assert [float(c.lstrip("×")) for c in ratios] == pytest.approx(want, rel=6e-3)
+    out = io.StringIO()
+    report.print_report(data, file=out, markdown=True)
+    assert out.getvalue().index("Summary") < out.getvalue().index("mse_loss · forward moves")
+
+
 def test_compare_ratios():
     def result(seconds):
         entry = {"seconds": seconds, "times": [seconds]}

@@ -77,7 +77,9 @@ def generate(app=None):
 
     from fastloss import _plot
 
-    results = json.loads(BENCH.read_text())["results"] if BENCH.exists() else []
+    bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
+    results = bench["results"] if bench else []
+    _performance(bench)
     sources = list(SOURCES)
     for path in sorted(set(filter(None, (_kernel_path(s) for s in REGISTRY.values())))):
         sources.append((path, "c++"))
@@ -133,6 +135,27 @@ def generate(app=None):
     src_index += [f"{_slug(p)}" for p, _ in sources if (ROOT / p).exists()]
     src_index += ["```", ""]
     _write(OUT / "source" / "index.md", "\n".join(src_index))
+
+
+def _performance(bench):
+    """The performance page's tables from the committed bench JSON: the
+    summary (one row per loss) and the whole report, as ``fastloss bench
+    --markdown`` prints them, so the page shows exactly the saved run."""
+    import io
+
+    from fastloss.bench import report
+
+    if bench is None:
+        _write(OUT / "performance-summary.md", "No saved run (bench/results/avx512-2threads-float32.json).\n")
+        _write(OUT / "performance-full.md", "\n")
+        return
+    headers, rows = report.summary_rows(bench)
+    summary, full = io.StringIO(), io.StringIO()
+    report.print_table("", headers, rows, file=summary, left=1, markdown=True)
+    report.print_report(bench, file=full, markdown=True)
+    text = summary.getvalue().strip().splitlines()
+    _write(OUT / "performance-summary.md", "\n".join(ln for ln in text if ln.startswith("|")) + "\n")
+    _write(OUT / "performance-full.md", full.getvalue())
 
 
 def _mk(path):

@@ -19,7 +19,7 @@ from .._table import print_table
 from .timing import NOISY_SPREAD
 from .workload import OP_LABELS
 
-__all__ = ["print_report", "print_comparison", "write_json", "write_csv", "plot", "load", "check_output",
+__all__ = ["print_report", "summary_rows", "print_comparison", "write_json", "write_csv", "plot", "load", "check_output",
            "check_plot_path", "compare", "differences", "comparison_warning", "OutputError"]
 
 PEER_ORDER = ("numpy", "torch", "jax")
@@ -256,6 +256,42 @@ def _noise_count(result):
     return sum(1 for e in entries if _noisy(e)), len(entries)
 
 
+def summary_rows(result):
+    """``(headers, rows)``: one row per loss with its forward and
+    ``value_and_grad(out=)`` times, the forward's % of the roofline and the
+    speed-up over each compiled peer (torch, JAX) as run and at its best —
+    the overview the per-loss tables detail (the NumPy reference is left
+    out: it is a correctness oracle, not a peer)."""
+    peers = [p for p in PEER_ORDER if p != "numpy"
+             and any(p in r["peers"] or p + "_best" in r["peers"] for r in result["results"])]
+    labels = _labels(result)
+    by_key = {(r["loss"], r["op"]): r for r in result["results"]}
+    names = list(dict.fromkeys(r["loss"] for r in result["results"]))
+    headers = ["loss", "forward", "% of roofline"]
+    for p in peers:
+        name = labels.get(p, p).split(" ")[0]
+        headers += [f"× {name}", f"× {name}*"]
+    headers += ["value_and_grad(out=)"]
+    for p in peers:
+        name = labels.get(p, p).split(" ")[0]
+        headers += [f"× {name} fwd+bwd" if p == "torch" else f"× {name} v&g", f"× {name}*"]
+    rows = []
+    for name in names:
+        row = [name]
+        for op in ("forward", "value_and_grad_out"):
+            r = by_key.get((name, op))
+            fl = r.get("fastloss") if r else None
+            row.append(fmt_time(fl["seconds"]) if fl else "-")
+            if op == "forward":
+                row.append(_roof_cell(fl) if fl else "-")
+            for p in peers:
+                for key in (p, p + "_best"):
+                    e = r["peers"].get(key) if r else None
+                    row.append(_fmt_ratio(e.get("speedup")) if e else "-")
+        rows.append(row)
+    return headers, rows
+
+
 def print_report(result, file=None, markdown=False, console=None):
     """Prints a result: what was run, then one table per loss, then notes.
     ``console``: a rich Console for the tables (and its file for the rest),
@@ -274,7 +310,7 @@ def print_report(result, file=None, markdown=False, console=None):
            or "none"),
         f"times: median of {m['repeat']} calls (reference: {m['reference_repeat']}) with (min–max); "
         "×N after a peer's time = peer time / fastloss time (above 1: fastloss is faster)",
-        "% of roofline = the time fastloss's own sum (read) and copy (read+write) kernels, timed between each "
+        "roofline: % of roofline = the time fastloss's own sum (read) and copy (read+write) kernels, timed between each "
         "loss's calls, need for the op's reads and writes / the op's time "
         f"(probes' fastest calls: read {bw['read_gbps']:.1f} GB/s, copy {bw['read_write_gbps']:.1f} GB/s, "
         "medians over the losses)",
@@ -297,6 +333,12 @@ def print_report(result, file=None, markdown=False, console=None):
         print("\n".join(f"{line}  " for line in head) + "\n", file=file)
     else:
         print("\n".join(head) + "\n", file=file)
+
+    summary_headers, summary = summary_rows(result)
+    if summary:
+        print_table("Summary · forward and value_and_grad(out=) · ×N = peer time / fastloss time, "
+                    "* = the peer at its best (tuned malloc, against fastloss tuned)",
+                    summary_headers, summary, file=file, left=1, markdown=markdown, console=console)
 
     peer_cols = [p for p in PEER_ORDER if any(p in r["peers"] or p + "_best" in r["peers"] for r in result["results"])]
     headers = ["op", "malloc", "fastloss", "GB/s", "% of roofline"] + [labels.get(p, p) for p in peer_cols]
