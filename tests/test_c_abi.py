@@ -1087,6 +1087,8 @@ def _lce(lib, dtype, x, w, y, *, bias=None, weight=None, reduction=1, ignore_ind
     matrix(call.input, x)
     matrix(call.linear_weight, w2)
     if bias is not None:
+        bias = bias.reshape(-1) if bias.flags.c_contiguous else bias
+        keep.append(bias)
         call.linear_bias = bias.ctypes.data
         call.linear_bias_stride = bias.strides[0] // bias.itemsize
     if y.dtype.kind == "f":
@@ -1131,8 +1133,9 @@ def _lce(lib, dtype, x, w, y, *, bias=None, weight=None, reduction=1, ignore_ind
         else:
             call.dgemm = gemm.callback
     size = ctypes.c_size_t()
-    assert lib.fastloss_linear_cross_entropy_workspace_size(code, ctypes.byref(call), threads or 4,
-                                                            ctypes.byref(size)) == OK, lib.fastloss_last_error()
+    status = lib.fastloss_linear_cross_entropy_workspace_size(code, ctypes.byref(call), threads or 4, ctypes.byref(size))
+    if status != OK:  # (the query checks the sizes and chunk_size too)
+        return status, None, out, grads
     ws = np.zeros(size.value, np.uint8)
     value = ctypes.c_double(-7.0)
     status = lib.fastloss_linear_cross_entropy(code, ctypes.byref(call), ws.ctypes.data, size.value,
