@@ -1458,3 +1458,116 @@ def test_uint64_beyond_int64_is_never_ignore_index(llib):
     status, value, _, _ = _lce(llib, np.float64, x, w, y, ignore_index=2**63 - 1)
     assert status == OK
     np.testing.assert_allclose(value, fastloss.linear_cross_entropy(x, w, y, ignore_index=2**63 - 1), rtol=1e-12)
+
+
+@st.composite
+def lce_calls(draw):
+    strides = st.integers(-6, 6)
+    want_grad = draw(st.booleans())
+    return {
+        "sizes": [draw(st.integers(0, 5)) for _ in range(4)],  # rows, features, classes, inner
+        "x_strides": [draw(strides) for _ in range(2)], "w_strides": [draw(strides) for _ in range(2)],
+        "bias": draw(st.booleans()), "bias_stride": draw(strides),
+        "float_target": not draw(st.integers(0, 4)),
+        "target_type": draw(st.integers(1, 8)) if draw(st.integers(0, 9)) else draw(st.sampled_from([-1, 9])),
+        "target_strides": [draw(strides) for _ in range(3)],
+        "target_values": draw(st.lists(st.integers(-3, 7) if draw(st.integers(0, 9)) else st.sampled_from(
+            [-100, -(2**63), 2**63 - 1, 2**64 - 1]), min_size=1, max_size=4)),
+        "weight": draw(st.booleans()), "weight_stride": draw(strides),
+        "reduction": draw(st.sampled_from([0, 1, 2] * 5 + [-1, 3])),
+        "want_value": draw(st.integers(0, 19)) > 0 or not want_grad, "want_grad": want_grad,
+        "grads": [draw(st.integers(0, 4)) > 0 for _ in range(3)], "grad_signs": [draw(st.sampled_from([1, -1]))
+                                                                                 for _ in range(2)],
+        "ignore_index": draw(st.sampled_from([-100] * 5 + [0, 2, 2**63 - 1])),
+        "label_smoothing": draw(st.sampled_from([0.0] * 8 + [0.1, 1.5, float("nan")])),
+        "z_loss": draw(st.sampled_from([0.0] * 8 + [1e-3, float("inf")])),
+        "softcap": draw(st.sampled_from([0.0] * 8 + [5.0, -1.0, 1e-300])),
+        "chunk": draw(st.sampled_from([0, 1, 2, 7] * 4 + [-1])),
+        "gemm": draw(st.sampled_from(["builtin"] * 3 + ["numpy"])),
+        "workspace": draw(st.sampled_from(["query"] * 8 + ["short", "none"])),
+        "threads": draw(st.sampled_from([1, 2, 4, 0])),
+        "dtype": draw(st.sampled_from([0, 1] * 5 + [2])),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+    }
+
+
+@hypothesis.settings(max_examples=max(EXAMPLES // 2, 50), deadline=None, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(lce_calls())
+def test_fuzz_the_linear_cross_entropy_abi(llib, case):
+    """Arbitrary linear_cross_entropy calls (sizes, strides, missing arrays,
+    target types and indices, options, chunk sizes, short workspaces, the
+    built-in GEMM or a caller's): a status, never a crash or a write outside
+    the arrays; a caller's GEMM only sees what the contract promises."""
+    rng = np.random.default_rng(case["seed"])
+    dtype = np.float64 if case["dtype"] == 1 else np.float32
+    N, F, C, S = case["sizes"]
+    V = C * S
+    call = LceCall()
+    llib.fastloss_linear_cross_entropy_call_init(ctypes.byref(call))
+    call.rows, call.features, call.classes, call.inner = N, F, C, S
+    buffers = []
+
+    def place(struct, shape, strides, kind=dtype, values=None):
+        b = Guarded(shape, strides, kind, values=values, rng=rng)
+        buffers.append(b)
+        struct.data = b.pointer()
+        for d, s in enumerate(strides):
+            struct.strides[d] = s
+
+    place(call.input, [N, F], case["x_strides"])
+    place(call.linear_weight, [V, F], case["w_strides"])
+    if case["bias"]:
+        b = Guarded([V], [case["bias_stride"]], dtype, rng=rng)
+        buffers.append(b)
+        call.linear_bias, call.linear_bias_stride = b.pointer(), case["bias_stride"]
+    tstrides = case["target_strides"]
+    if case["float_target"]:
+        call.target_type = 0
+        place(call.target, [N, C, S], tstrides)
+    else:
+        tt = case["target_type"]
+        call.target_type = tt
+        kind = ELEMENT_TYPES[tt] if 1 <= tt <= 8 else np.int64
+        vals = case["target_values"]
+        flat = [_wrap(int(vals[i % len(vals)]) if rng.random() < 0.3 else int(rng.integers(-1, C + 1)), kind)
+                for i in range(N * S)]
+        place(call.target, [N, 1, S], [tstrides[0], 0, tstrides[2]], kind,
+              np.array(flat, dtype=kind).reshape(N, 1, S))
+    if case["weight"]:
+        place(call.weight, [1, C, 1], [0, case["weight_stride"], 0])
+    call.reduction = case["reduction"]
+    if call.reduction == 0 or rng.random() < 0.1:
+        place(call.loss_out, [N, 1, S], _own_strides([N, 1, S], [case["grad_signs"][0], 1, 1]))
+    call.want_value, call.want_grad = int(case["want_value"]), int(case["want_grad"])
+    if case["want_grad"]:
+        if case["grads"][0]:
+            place(call.grad_input, [N, F], _own_strides([N, F], case["grad_signs"]))
+        if case["grads"][1]:
+            place(call.grad_linear_weight, [V, F], _own_strides([V, F], case["grad_signs"][::-1]))
+        if case["grads"][2] and (case["bias"] or rng.random() < 0.2):
+            b = Guarded([V], [case["grad_signs"][0]], dtype, rng=rng)
+            buffers.append(b)
+            call.grad_linear_bias, call.grad_linear_bias_stride = b.pointer(), case["grad_signs"][0]
+    call.ignore_index, call.label_smoothing = case["ignore_index"], case["label_smoothing"]
+    call.z_loss, call.softcap, call.chunk_size = case["z_loss"], case["softcap"], case["chunk"]
+    gemm = NumpyGemm(dtype) if case["gemm"] == "numpy" else None
+    if gemm is not None:
+        call.sgemm, call.dgemm = (gemm.callback, DGEMM()) if dtype == np.float32 else (SGEMM(), gemm.callback)
+    size = ctypes.c_size_t(0)
+    qs = llib.fastloss_linear_cross_entropy_workspace_size(case["dtype"], ctypes.byref(call), case["threads"],
+                                                           ctypes.byref(size))
+    assert qs in (OK, INVALID)
+    nbytes = {"query": size.value, "short": size.value // 3, "none": 0}[case["workspace"]] if qs == OK else 4096
+    ws = np.zeros(nbytes + 1, np.uint8)
+    value = ctypes.c_double()
+    status = llib.fastloss_linear_cross_entropy(case["dtype"], ctypes.byref(call),
+                                                ws.ctypes.data if nbytes else None, nbytes, ctypes.byref(value))
+    hypothesis.event(f"linear_cross_entropy status {status}")
+    if status == INVALID:
+        hypothesis.event(llib.fastloss_last_error().decode().replace("fastloss::linear_cross_entropy: ", "")[:24])
+    assert status in (OK, INVALID, INDEX, INTERNAL)
+    if status != OK:
+        assert llib.fastloss_last_error()
+    for b in buffers:
+        assert b.guards_intact()
