@@ -55,8 +55,11 @@
 //
 // Results: value and gradients equal Python's linear_cross_entropy to
 // rounding (the GEMMs differ). With the built-in GEMM they are bitwise
-// identical for any thread count and ISA level (every logit is one fixed-order
-// sum; simd/gemm.h), and for any chunk size the same maths. Errors throw
+// identical for any thread count (every product element is one fixed-order
+// sum, whichever thread computes it; simd/gemm.h), and so are its products on
+// every ISA level (no fused multiply-adds; float64 calls are bitwise equal
+// across levels, float32 ones as the cross-entropy kernel is); any chunk size
+// gives the same maths. Errors throw
 // before anything is written: std::invalid_argument (sizes, null arrays,
 // options as the Python function checks them, a short workspace), std::out_of_range
 // (a class index outside [0, classes) other than ignore_index, naming it).
