@@ -989,3 +989,585 @@ def test_fuzz_the_ctc_abi(rlib, case):
         assert rlib.fastloss_last_error()
     for b in buffers:
         assert b.guards_intact()
+
+
+# ---------------------------------------------------------------- linear_cross_entropy
+
+
+class Matrix(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("strides", ctypes.c_int64 * 2)]
+
+
+SGEMM = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                         ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_float,
+                         ctypes.c_void_p, ctypes.c_int)
+DGEMM = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                         ctypes.c_double, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                         ctypes.c_double, ctypes.c_void_p, ctypes.c_int)
+
+
+class LceCall(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_int64),
+        ("rows", ctypes.c_int64), ("features", ctypes.c_int64), ("classes", ctypes.c_int64),
+        ("inner", ctypes.c_int64),
+        ("input", Matrix), ("linear_weight", Matrix),
+        ("linear_bias", ctypes.c_void_p), ("linear_bias_stride", ctypes.c_int64),
+        ("target", RowArray), ("target_type", ctypes.c_int32),
+        ("weight", RowArray), ("grad_output", RowArray), ("loss_out", RowArray),
+        ("grad_input", Matrix), ("grad_linear_weight", Matrix),
+        ("grad_linear_bias", ctypes.c_void_p), ("grad_linear_bias_stride", ctypes.c_int64),
+        ("reduction", ctypes.c_int32), ("want_value", ctypes.c_int32), ("want_grad", ctypes.c_int32),
+        ("grad_scale", ctypes.c_double),
+        ("ignore_index", ctypes.c_int64),
+        ("label_smoothing", ctypes.c_double), ("z_loss", ctypes.c_double), ("softcap", ctypes.c_double),
+        ("chunk_size", ctypes.c_int64),
+        ("sgemm", SGEMM), ("dgemm", DGEMM),
+    ]
+
+
+@pytest.fixture(scope="module")
+def llib(rlib):
+    so = rlib
+    so.fastloss_linear_cross_entropy_call_init.argtypes = [ctypes.POINTER(LceCall)]
+    so.fastloss_linear_cross_entropy_workspace_size.argtypes = [ctypes.c_int, ctypes.POINTER(LceCall), ctypes.c_int,
+                                                                ctypes.POINTER(ctypes.c_size_t)]
+    so.fastloss_linear_cross_entropy.argtypes = [ctypes.c_int, ctypes.POINTER(LceCall), ctypes.c_void_p,
+                                                 ctypes.c_size_t, ctypes.POINTER(ctypes.c_double)]
+    return so
+
+
+def _view(address, dtype, rows, cols, ld):
+    """The row-major (rows, cols) matrix with leading dimension ``ld`` at ``address``."""
+    item = np.dtype(dtype).itemsize
+    count = (rows - 1) * ld + cols if rows and cols else 0
+    flat = np.ctypeslib.as_array((ctypes.c_byte * (count * item)).from_address(address)).view(dtype)
+    return np.lib.stride_tricks.as_strided(flat, (rows, cols), (ld * item, item))
+
+
+class NumpyGemm:
+    """cblas_?gemm's contract in NumPy (a BLAS plugged in through ctypes);
+    counts its calls and checks the arguments fastloss promises."""
+
+    def __init__(self, dtype):
+        self.dtype, self.calls = np.dtype(dtype), 0
+        self.callback = (SGEMM if self.dtype == np.float32 else DGEMM)(self)
+
+    def __call__(self, layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        self.calls += 1
+        assert layout == 101 and trans_a in (111, 112) and trans_b in (111, 112)
+        assert min(m, n, k) >= 1 and alpha == 1 and beta in (0, 1)
+        A = _view(a, self.dtype, m, k, lda) if trans_a == 111 else _view(a, self.dtype, k, m, lda).T
+        B = _view(b, self.dtype, k, n, ldb) if trans_b == 111 else _view(b, self.dtype, n, k, ldb).T
+        C = _view(c, self.dtype, m, n, ldc)
+        C[...] = A @ B if beta == 0 else C + A @ B
+
+
+def _lce(lib, dtype, x, w, y, *, bias=None, weight=None, reduction=1, ignore_index=-100, label_smoothing=0.0,
+         z_loss=0.0, softcap=0.0, chunk=0, gemm=None, want_grad=True, grad_output=None, grad_scale=1.0,
+         layouts=None, threads=None):
+    """One fastloss_linear_cross_entropy call over ndarrays (any strides);
+    returns (status, value, per-row losses, (grad_input, grad_linear_weight,
+    grad_linear_bias))."""
+    layouts = layouts or {}
+    classes = w.shape[0]
+    inner = int(np.prod(w.shape[1:-1]))
+    rows, features = x.shape
+    w2 = w.reshape(classes * inner, features) if w.flags.c_contiguous else w
+    call = LceCall()
+    lib.fastloss_linear_cross_entropy_call_init(ctypes.byref(call))
+    assert call.struct_size == ctypes.sizeof(LceCall)
+    call.rows, call.features, call.classes, call.inner = rows, features, classes, inner
+    keep = [w2]
+
+    def matrix(m, a):
+        m.data = a.ctypes.data
+        m.strides[0], m.strides[1] = (s // a.itemsize for s in a.strides)
+
+    matrix(call.input, x)
+    matrix(call.linear_weight, w2)
+    if bias is not None:
+        bias = bias.reshape(-1) if bias.flags.c_contiguous else bias
+        keep.append(bias)
+        call.linear_bias = bias.ctypes.data
+        call.linear_bias_stride = bias.strides[0] // bias.itemsize
+    if y.dtype.kind == "f":
+        yc = y.reshape(rows, classes, inner)
+        _set(call.target, yc, [s // yc.itemsize for s in yc.strides])
+        call.target_type = 0
+    else:
+        yc = y.reshape(rows, inner)
+        _set(call.target, yc, [yc.strides[0] // yc.itemsize, 0, yc.strides[1] // yc.itemsize])
+        call.target_type = ELEMENT_TYPES.index(yc.dtype.type)
+    keep.append(yc)
+    if weight is not None:
+        _set(call.weight, weight, [0, weight.strides[0] // weight.itemsize, 0])
+    call.reduction = reduction
+    call.ignore_index, call.label_smoothing, call.z_loss, call.softcap = ignore_index, label_smoothing, z_loss, softcap
+    call.chunk_size = chunk
+    call.grad_scale = grad_scale
+    out = None
+    if reduction == 0:
+        out = np.full((rows, inner), -7.0, dtype)
+        _set(call.loss_out, out, [inner, 0, 1])
+        if grad_output is not None:
+            _set(call.grad_output, grad_output, [inner, 0, 1])
+    grads = None
+    if want_grad:
+        call.want_grad = 1
+        gx = layouts.get("grad_input", np.full((rows, features), -7.0, dtype))
+        gw = layouts.get("grad_linear_weight", np.full((classes * inner, features), -7.0, dtype))
+        gx[...] = -7.0
+        gw[...] = -7.0
+        matrix(call.grad_input, gx)
+        matrix(call.grad_linear_weight, gw)
+        gb = None
+        if bias is not None:
+            gb = np.full(classes * inner, -7.0, dtype)
+            call.grad_linear_bias = gb.ctypes.data
+        grads = (gx, gw, gb)
+    code = 0 if dtype == np.float32 else 1
+    if gemm is not None:
+        if dtype == np.float32:
+            call.sgemm = gemm.callback
+        else:
+            call.dgemm = gemm.callback
+    size = ctypes.c_size_t()
+    status = lib.fastloss_linear_cross_entropy_workspace_size(code, ctypes.byref(call), threads or 4, ctypes.byref(size))
+    if status != OK:  # (the query checks the sizes and chunk_size too)
+        return status, None, out, grads
+    ws = np.zeros(size.value, np.uint8)
+    value = ctypes.c_double(-7.0)
+    status = lib.fastloss_linear_cross_entropy(code, ctypes.byref(call), ws.ctypes.data, size.value,
+                                               ctypes.byref(value))
+    return status, value.value, out, grads
+
+
+def _lce_problem(rng, dtype, rows=11, features=6, classes=9, out_features=()):
+    x = rng.standard_normal((rows, features)).astype(dtype)
+    w = (rng.standard_normal((classes, *out_features, features)) / np.sqrt(features)).astype(dtype)
+    b = rng.standard_normal((classes, *out_features)).astype(dtype)
+    y = rng.integers(0, classes, (rows, *out_features)).astype(np.int32)
+    if y.size > 2:
+        y.flat[2] = -100
+    return x, w, b, y
+
+
+def _compare_lce(status, value, out, grads, lib, reduction, x, w, y, kwargs, rtol, has_bias):
+    import fastloss
+
+    assert status == OK, lib.fastloss_last_error()
+    red = REDUCTIONS[reduction]
+    expected = fastloss.linear_cross_entropy(x, w, y, reduction=red, **kwargs)
+    if reduction == 0:
+        np.testing.assert_allclose(out.reshape(np.shape(expected)), expected, rtol=rtol, atol=rtol)
+    else:
+        np.testing.assert_allclose(value, expected, rtol=rtol, atol=rtol * 1e-3)
+    gx, gw, gb = fastloss.linear_cross_entropy_backward(x, w, y, reduction=red, **kwargs)
+    np.testing.assert_allclose(grads[0], gx, rtol=rtol, atol=rtol * 1e-2)
+    np.testing.assert_allclose(grads[1].reshape(gw.shape), gw, rtol=rtol, atol=rtol * 1e-2)
+    if has_bias:
+        np.testing.assert_allclose(grads[2].reshape(gb.shape), gb, rtol=rtol, atol=rtol * 1e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", [0, 1, 2])
+@pytest.mark.parametrize("gemm", ["builtin", "numpy"])
+def test_linear_cross_entropy_agrees_with_python(llib, dtype, reduction, gemm):
+    """fastloss_linear_cross_entropy equals fastloss.linear_cross_entropy
+    (value and the three gradients) for every reduction, with ignore_index,
+    class weights, label smoothing, a bias or none, chunks of 1, 7 and more
+    than the rows, through the built-in GEMM and a caller's (NumPy) one."""
+    rng = np.random.default_rng(21)
+    rtol = 2e-5 if dtype == np.float32 else 1e-11
+    x, w, b, y = _lce_problem(rng, dtype)
+    cw = rng.uniform(0.5, 2.0, w.shape[0]).astype(dtype)
+    cases = [
+        (dict(), dict(chunk=0)),
+        (dict(linear_bias=b, weight=cw, label_smoothing=0.1), dict(bias=b, weight=cw, label_smoothing=0.1, chunk=7)),
+        (dict(linear_bias=b, ignore_index=3), dict(bias=b, ignore_index=3, chunk=1)),
+        (dict(weight=cw, label_smoothing=0.3), dict(weight=cw, label_smoothing=0.3, chunk=100)),
+    ]
+    for kwargs, options in cases:
+        g = NumpyGemm(dtype) if gemm == "numpy" else None
+        yy = y.copy()
+        if "ignore_index" in kwargs:
+            yy[yy == -100] = kwargs["ignore_index"]
+        status, value, out, grads = _lce(llib, dtype, x, w, yy, reduction=reduction, gemm=g, **options)
+        _compare_lce(status, value, out, grads, llib, reduction, x, w, yy, kwargs, rtol, "linear_bias" in kwargs)
+        if g is not None:
+            assert g.calls >= 3  # the caller's GEMM did the products
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_cross_entropy_k_dimensional_probabilities_and_extras(llib, dtype):
+    """A K-dimensional linear_weight (classes, d1, F), probability targets,
+    z_loss, softcap (its own gradient buffer when inner > 1) and a
+    per-row grad_output, against Python."""
+    import fastloss
+
+    rng = np.random.default_rng(22)
+    rtol = 3e-5 if dtype == np.float32 else 1e-11
+    x, w, b, y = _lce_problem(rng, dtype, rows=5, features=4, classes=6, out_features=(3,))
+    for gemm in (None, NumpyGemm(dtype)):
+        for kwargs, options in (
+            (dict(linear_bias=b, z_loss=1e-3, softcap=5.0), dict(bias=b, z_loss=1e-3, softcap=5.0, chunk=2)),
+            (dict(softcap=3.0), dict(softcap=3.0)),
+        ):
+            for reduction in (0, 1, 2):
+                status, value, out, grads = _lce(llib, dtype, x, w, y, reduction=reduction, gemm=gemm, **options)
+                _compare_lce(status, value, out, grads, llib, reduction, x, w, y, kwargs, rtol, "linear_bias" in kwargs)
+        p = rng.random((5, 6, 3)).astype(dtype)
+        p /= p.sum(1, keepdims=True)
+        status, value, _, grads = _lce(llib, dtype, x, w, p, reduction=1, gemm=gemm, chunk=3)
+        _compare_lce(status, value, None, grads, llib, 1, x, w, p, {}, rtol, False)
+        go = rng.uniform(0.5, 1.5, (5, 3)).astype(dtype)
+        status, _, out, grads = _lce(llib, dtype, x, w, y, reduction=0, gemm=gemm, grad_output=go, chunk=4)
+        assert status == OK
+        gx, gw, _ = fastloss.linear_cross_entropy_backward(x, w, y, reduction="none", grad_output=go)
+        np.testing.assert_allclose(grads[0], gx, rtol=rtol, atol=rtol * 1e-2)
+        np.testing.assert_allclose(grads[1].reshape(gw.shape), gw, rtol=rtol, atol=rtol * 1e-2)
+
+
+@pytest.mark.parametrize("gemm", ["builtin", "numpy"])
+def test_linear_cross_entropy_strided_operands(llib, gemm):
+    """Transposed, reversed and every-other-row operands (inputs and
+    gradients) give the contiguous results; with a caller's GEMM the ones a
+    BLAS cannot take are copied through the workspace."""
+    rng = np.random.default_rng(23)
+    dtype = np.float64
+    x, w, b, y = _lce_problem(rng, dtype, rows=9, features=5, classes=7)
+    ref = _lce(llib, dtype, x, w, y, bias=b, chunk=4)
+    assert ref[0] == OK
+    xs = np.asfortranarray(x)  # column-major: a BLAS transpose
+    ws_ = np.empty((14, 10))[::2, ::2]
+    ws_[...] = w  # every other row and column: no BLAS layout
+    bs = np.empty(14)[::-2]
+    bs[:7] = b
+    bs = bs[:7]
+    gx = np.empty((5, 9)).T  # column-major gradient
+    gw = np.empty((7, 10))[:, ::-2]  # reversed columns
+    g = NumpyGemm(dtype) if gemm == "numpy" else None
+    status, value, _, grads = _lce(llib, dtype, xs, ws_, y, bias=bs, chunk=4, gemm=g,
+                                   layouts={"grad_input": gx, "grad_linear_weight": gw})
+    assert status == OK, llib.fastloss_last_error()
+    np.testing.assert_allclose(value, ref[1], rtol=1e-13)
+    for got, want in zip(grads, ref[3]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_linear_cross_entropy_builtin_gemm_is_deterministic(llib):
+    """The built-in GEMM on 1 and 4 threads, over several tiles (more than
+    96 rows and 256 columns, a K of more than one block): the same bits."""
+    rng = np.random.default_rng(24)
+    x, w, b, y = _lce_problem(rng, np.float32, rows=130, features=300, classes=270)
+    before = llib.fastloss_get_num_threads()
+    try:
+        llib.fastloss_set_num_threads(1)
+        one = _lce(llib, np.float32, x, w, y, bias=b, threads=1)
+        llib.fastloss_set_num_threads(4)
+        four = _lce(llib, np.float32, x, w, y, bias=b, threads=4)
+    finally:
+        llib.fastloss_set_num_threads(before)
+    assert one[0] == four[0] == OK
+    assert one[1] == four[1]
+    for a, c in zip(one[3], four[3]):
+        assert np.array_equal(a, c)
+    _compare_lce(*one, llib, 1, x, w, y, dict(linear_bias=b), 2e-4, True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_cross_entropy_empty_batch(llib, dtype):
+    """No rows: 'mean' is NaN, 'sum' 0, and grad_linear_weight / grad_linear_bias are zeros (Python's)."""
+    import fastloss
+
+    rng = np.random.default_rng(25)
+    x, w, b, y = _lce_problem(rng, dtype, rows=0)
+    for reduction in (1, 2):
+        status, value, _, grads = _lce(llib, dtype, x, w, y, bias=b, reduction=reduction)
+        assert status == OK, llib.fastloss_last_error()
+        expected = fastloss.linear_cross_entropy(x, w, y, linear_bias=b, reduction=REDUCTIONS[reduction])
+        np.testing.assert_equal(value, float(expected))
+        _, gw, gb = fastloss.linear_cross_entropy_backward(x, w, y, linear_bias=b, reduction=REDUCTIONS[reduction])
+        np.testing.assert_array_equal(grads[1], gw)
+        np.testing.assert_array_equal(grads[2], gb)
+
+
+def test_linear_cross_entropy_errors(llib):
+    """Index errors name the index (FASTLOSS_ERROR_INDEX), bad options and a
+    short workspace are FASTLOSS_ERROR_INVALID_ARGUMENT; nothing is written."""
+    rng = np.random.default_rng(26)
+    x, w, b, y = _lce_problem(rng, np.float64, rows=4)
+    bad = y.copy()
+    bad[3] = 9
+    status, _, _, grads = _lce(llib, np.float64, x, w, bad)
+    assert status == INDEX and b"class index 9" in llib.fastloss_last_error()
+    assert np.all(grads[0] == -7.0) and np.all(grads[1] == -7.0)
+    big = y.astype(np.uint64)
+    big[1] = 2**64 - 1
+    status, _, _, _ = _lce(llib, np.float64, x, w, big)
+    assert status == INDEX and b"18446744073709551615" in llib.fastloss_last_error()
+    for options, word in ((dict(label_smoothing=1.5), b"label_smoothing"), (dict(softcap=-1.0), b"softcap"),
+                          (dict(z_loss=float("inf")), b"z_loss"), (dict(chunk=-1), b"chunk_size"),
+                          (dict(reduction=5), b"reduction")):
+        status, _, _, grads = _lce(llib, np.float64, x, w, y, **options)
+        assert status == INVALID and word in llib.fastloss_last_error(), options
+        assert np.all(grads[0] == -7.0)
+    call = LceCall()
+    llib.fastloss_linear_cross_entropy_call_init(ctypes.byref(call))
+    call.rows, call.features, call.classes = 4, 6, 9
+    for m, a in ((call.input, x), (call.linear_weight, w)):
+        m.data = a.ctypes.data
+        m.strides[0], m.strides[1] = a.shape[1], 1
+    call.target.data, call.target.strides[0] = y.ctypes.data, 1
+    call.target_type = ELEMENT_TYPES.index(np.int32)
+    ws = np.zeros(64, np.uint8)
+    assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(call), ws.ctypes.data, 64, None) == INVALID
+    assert b"workspace" in llib.fastloss_last_error()
+    call.struct_size = 8
+    assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(call), ws.ctypes.data, 64, None) == INVALID
+    assert b"struct_size" in llib.fastloss_last_error()
+
+
+# ---------------------------------------------------------------- strides that overflow
+
+
+HUGE = [2**63 - 1, (2**63 - 1) // 3, -(2**63 - 1), 2**62, -(2**62)]
+
+
+@pytest.mark.parametrize("stride", HUGE)
+def test_strides_beyond_the_address_range_are_refused(llib, stride):
+    """A stride whose reach overflows int64 or wraps the pointer is
+    FASTLOSS_ERROR_INVALID_ARGUMENT naming the array, at every entry point
+    that takes strides (before: a class stride of INT64_MAX/3 crashed, a row
+    stride of INT64_MAX wrapped the address)."""
+    rng = np.random.default_rng(27)
+    x = rng.standard_normal((4, 3))
+    y = np.array([0, 1, 2, 1], np.int64)
+    # row-wise: the class stride, then the row stride
+    for axis in (1, 0):
+        loss_id = llib.fastloss_rowwise_loss_id(b"cross_entropy")
+        call = RowCall()
+        llib.fastloss_rowwise_call_init(loss_id, ctypes.byref(call))
+        call.outer, call.classes, call.inner = 4, 3, 1
+        _set(call.inputs[0], x, [3, 1, 0])
+        call.inputs[0].strides[axis] = stride
+        _set(call.target, y, [1, 0, 0])
+        value = ctypes.c_double()
+        assert llib.fastloss_rowwise(loss_id, 1, ctypes.byref(call), ctypes.byref(value)) == INVALID
+        assert b"inputs[0].strides" in llib.fastloss_last_error()
+    # a per-row target's row stride
+    loss_id = llib.fastloss_rowwise_loss_id(b"cross_entropy")
+    call = RowCall()
+    llib.fastloss_rowwise_call_init(loss_id, ctypes.byref(call))
+    call.outer, call.classes, call.inner = 4, 3, 1
+    _set(call.inputs[0], x, [3, 1, 0])
+    _set(call.target, y, [stride, 0, 0])
+    assert llib.fastloss_rowwise(loss_id, 1, ctypes.byref(call), None) == INVALID
+    assert b"target.strides" in llib.fastloss_last_error()
+    # element-wise
+    mse = llib.fastloss_loss_id(b"mse_loss")
+    ecall = Call()
+    llib.fastloss_call_init(ctypes.byref(ecall))
+    ecall.ndim, ecall.shape[0], ecall.shape[1] = 2, 4, 3
+    for k in range(2):
+        ecall.inputs[k].data = x.ctypes.data
+        ecall.inputs[k].strides[0], ecall.inputs[k].strides[1] = 3, 1
+    ecall.inputs[1].strides[0] = stride
+    assert llib.fastloss_elementwise(mse, 1, ctypes.byref(ecall), None) == INVALID
+    assert b"inputs[1].strides" in llib.fastloss_last_error()
+    value = ctypes.c_double()
+    assert llib.fastloss_reduce(mse, 1, 1, ctypes.byref(ecall), ctypes.byref(value)) == INVALID
+    # CTC
+    lp = np.log(np.full((3, 1, 4), 0.25))
+    ccall = CtcCall()
+    llib.fastloss_ctc_call_init(ctypes.byref(ccall))
+    ccall.max_time, ccall.batch, ccall.classes = 3, 1, 4
+    ccall.log_probs = lp.ctypes.data
+    ccall.log_probs_strides[0], ccall.log_probs_strides[1], ccall.log_probs_strides[2] = 4, 4, stride
+    labels, il, tl = np.array([1], np.int64), np.array([3], np.int64), np.array([1], np.int64)
+    ccall.targets, ccall.target_count, ccall.padded_length = labels.ctypes.data, 1, 1
+    ccall.input_lengths, ccall.target_lengths = il.ctypes.data, tl.ctypes.data
+    ws = np.zeros(1 << 16, np.uint8)
+    assert llib.fastloss_ctc_loss(1, ctypes.byref(ccall), ws.ctypes.data, ws.size, None) == INVALID
+    assert b"log_probs_strides" in llib.fastloss_last_error()
+    # linear_cross_entropy: input, linear_weight, a gradient
+    xw, w, b, yl = _lce_problem(rng, np.float64, rows=4, features=3, classes=5)
+    for name in ("input", "linear_weight", "grad_input"):
+        lcall = LceCall()
+        llib.fastloss_linear_cross_entropy_call_init(ctypes.byref(lcall))
+        lcall.rows, lcall.features, lcall.classes = 4, 3, 5
+        lcall.input.data, lcall.input.strides[0], lcall.input.strides[1] = xw.ctypes.data, 3, 1
+        lcall.linear_weight.data, lcall.linear_weight.strides[0], lcall.linear_weight.strides[1] = w.ctypes.data, 3, 1
+        lcall.target.data, lcall.target.strides[0], lcall.target_type = yl.ctypes.data, 1, ELEMENT_TYPES.index(np.int32)
+        gx = np.zeros((4, 3))
+        lcall.want_grad = 1
+        lcall.grad_input.data, lcall.grad_input.strides[0], lcall.grad_input.strides[1] = gx.ctypes.data, 3, 1
+        getattr(lcall, name).strides[0] = stride
+        assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(lcall), ws.ctypes.data, ws.size, None) == INVALID
+        assert f"{name}.strides".encode() in llib.fastloss_last_error()
+        assert np.all(gx == 0)
+
+
+def test_large_in_range_strides_still_run(llib):
+    """The rule refuses only what overflows: a broadcast (0) and a large
+    negative-but-fitting stride over one element still run."""
+    x = np.array([[0.5, 1.0, -1.0]])
+    y = np.array([2], np.int64)
+    loss_id = llib.fastloss_rowwise_loss_id(b"cross_entropy")
+    call = RowCall()
+    llib.fastloss_rowwise_call_init(loss_id, ctypes.byref(call))
+    call.outer, call.classes, call.inner = 1, 3, 1
+    _set(call.inputs[0], x, [2**62, 1, 2**62])  # extent-1 axes: their stride is never used
+    _set(call.target, y, [2**63 - 1, 0, 0])
+    value = ctypes.c_double()
+    assert llib.fastloss_rowwise(loss_id, 1, ctypes.byref(call), ctypes.byref(value)) == OK, llib.fastloss_last_error()
+    import fastloss
+
+    np.testing.assert_allclose(value.value, fastloss.cross_entropy(x, y), rtol=1e-14)
+
+
+def test_uint64_class_index_message(rlib):
+    """A uint64 class index 2**64 - 1 is named as itself (as Python does), not as INT64_MAX."""
+    x = np.zeros((2, 3))
+    y = np.array([1, 2**64 - 1], np.uint64)
+    status, _, _, _ = _row_call(rlib, "cross_entropy", np.float64, [x], (2, 3, 1), target=y.reshape(2, 1))
+    assert status == INDEX
+    message = rlib.fastloss_last_error().decode()
+    assert "18446744073709551615" in message and "9223372036854775807" not in message
+    import fastloss
+
+    with pytest.raises(IndexError, match="18446744073709551615"):
+        fastloss.cross_entropy(x, y)
+
+
+def test_uint64_beyond_int64_is_never_ignore_index(llib):
+    """linear_cross_entropy's int64 ignore_index INT64_MAX does not let the
+    uint64 index 2**64 - 1 through (it is read clamped to INT64_MAX): an
+    index error, as Python's exact comparison gives."""
+    import fastloss
+
+    rng = np.random.default_rng(28)
+    x, w, _, _ = _lce_problem(rng, np.float64, rows=2)
+    y = np.array([1, 2**64 - 1], np.uint64)
+    status, _, _, _ = _lce(llib, np.float64, x, w, y, ignore_index=2**63 - 1)
+    assert status == INDEX and b"18446744073709551615" in llib.fastloss_last_error()
+    with pytest.raises(IndexError):
+        fastloss.linear_cross_entropy(x, w, y, ignore_index=2**63 - 1)
+    y[1] = 2**63 - 1  # the index itself is ignored
+    status, value, _, _ = _lce(llib, np.float64, x, w, y, ignore_index=2**63 - 1)
+    assert status == OK
+    np.testing.assert_allclose(value, fastloss.linear_cross_entropy(x, w, y, ignore_index=2**63 - 1), rtol=1e-12)
+
+
+@st.composite
+def lce_calls(draw):
+    strides = st.integers(-6, 6)
+    want_grad = draw(st.booleans())
+    return {
+        "sizes": [draw(st.integers(0, 5)) for _ in range(4)],  # rows, features, classes, inner
+        "x_strides": [draw(strides) for _ in range(2)], "w_strides": [draw(strides) for _ in range(2)],
+        "bias": draw(st.booleans()), "bias_stride": draw(strides),
+        "float_target": not draw(st.integers(0, 4)),
+        "target_type": draw(st.integers(1, 8)) if draw(st.integers(0, 9)) else draw(st.sampled_from([-1, 9])),
+        "target_strides": [draw(strides) for _ in range(3)],
+        "target_values": draw(st.lists(st.integers(-3, 7) if draw(st.integers(0, 9)) else st.sampled_from(
+            [-100, -(2**63), 2**63 - 1, 2**64 - 1]), min_size=1, max_size=4)),
+        "weight": draw(st.booleans()), "weight_stride": draw(strides),
+        "reduction": draw(st.sampled_from([0, 1, 2] * 5 + [-1, 3])),
+        "want_value": draw(st.integers(0, 19)) > 0 or not want_grad, "want_grad": want_grad,
+        "grads": [draw(st.integers(0, 4)) > 0 for _ in range(3)], "grad_signs": [draw(st.sampled_from([1, -1]))
+                                                                                 for _ in range(2)],
+        "ignore_index": draw(st.sampled_from([-100] * 5 + [0, 2, 2**63 - 1])),
+        "label_smoothing": draw(st.sampled_from([0.0] * 8 + [0.1, 1.5, float("nan")])),
+        "z_loss": draw(st.sampled_from([0.0] * 8 + [1e-3, float("inf")])),
+        "softcap": draw(st.sampled_from([0.0] * 8 + [5.0, -1.0, 1e-300])),
+        "chunk": draw(st.sampled_from([0, 1, 2, 7] * 4 + [-1])),
+        "gemm": draw(st.sampled_from(["builtin"] * 3 + ["numpy"])),
+        "workspace": draw(st.sampled_from(["query"] * 8 + ["short", "none"])),
+        "threads": draw(st.sampled_from([1, 2, 4, 0])),
+        "dtype": draw(st.sampled_from([0, 1] * 5 + [2])),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+    }
+
+
+@hypothesis.settings(max_examples=max(EXAMPLES // 2, 50), deadline=None, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(lce_calls())
+def test_fuzz_the_linear_cross_entropy_abi(llib, case):
+    """Arbitrary linear_cross_entropy calls (sizes, strides, missing arrays,
+    target types and indices, options, chunk sizes, short workspaces, the
+    built-in GEMM or a caller's): a status, never a crash or a write outside
+    the arrays; a caller's GEMM only sees what the contract promises."""
+    rng = np.random.default_rng(case["seed"])
+    dtype = np.float64 if case["dtype"] == 1 else np.float32
+    N, F, C, S = case["sizes"]
+    V = C * S
+    call = LceCall()
+    llib.fastloss_linear_cross_entropy_call_init(ctypes.byref(call))
+    call.rows, call.features, call.classes, call.inner = N, F, C, S
+    buffers = []
+
+    def place(struct, shape, strides, kind=dtype, values=None):
+        b = Guarded(shape, strides, kind, values=values, rng=rng)
+        buffers.append(b)
+        struct.data = b.pointer()
+        for d, s in enumerate(strides):
+            struct.strides[d] = s
+
+    place(call.input, [N, F], case["x_strides"])
+    place(call.linear_weight, [V, F], case["w_strides"])
+    if case["bias"]:
+        b = Guarded([V], [case["bias_stride"]], dtype, rng=rng)
+        buffers.append(b)
+        call.linear_bias, call.linear_bias_stride = b.pointer(), case["bias_stride"]
+    tstrides = case["target_strides"]
+    if case["float_target"]:
+        call.target_type = 0
+        place(call.target, [N, C, S], tstrides)
+    else:
+        tt = case["target_type"]
+        call.target_type = tt
+        kind = ELEMENT_TYPES[tt] if 1 <= tt <= 8 else np.int64
+        vals = case["target_values"]
+        flat = [_wrap(int(vals[i % len(vals)]) if rng.random() < 0.3 else int(rng.integers(-1, C + 1)), kind)
+                for i in range(N * S)]
+        place(call.target, [N, 1, S], [tstrides[0], 0, tstrides[2]], kind,
+              np.array(flat, dtype=kind).reshape(N, 1, S))
+    if case["weight"]:
+        place(call.weight, [1, C, 1], [0, case["weight_stride"], 0])
+    call.reduction = case["reduction"]
+    if call.reduction == 0 or rng.random() < 0.1:
+        place(call.loss_out, [N, 1, S], _own_strides([N, 1, S], [case["grad_signs"][0], 1, 1]))
+    call.want_value, call.want_grad = int(case["want_value"]), int(case["want_grad"])
+    if case["want_grad"]:
+        if case["grads"][0]:
+            place(call.grad_input, [N, F], _own_strides([N, F], case["grad_signs"]))
+        if case["grads"][1]:
+            place(call.grad_linear_weight, [V, F], _own_strides([V, F], case["grad_signs"][::-1]))
+        if case["grads"][2] and (case["bias"] or rng.random() < 0.2):
+            b = Guarded([V], [case["grad_signs"][0]], dtype, rng=rng)
+            buffers.append(b)
+            call.grad_linear_bias, call.grad_linear_bias_stride = b.pointer(), case["grad_signs"][0]
+    call.ignore_index, call.label_smoothing = case["ignore_index"], case["label_smoothing"]
+    call.z_loss, call.softcap, call.chunk_size = case["z_loss"], case["softcap"], case["chunk"]
+    gemm = NumpyGemm(dtype) if case["gemm"] == "numpy" else None
+    if gemm is not None:
+        call.sgemm, call.dgemm = (gemm.callback, DGEMM()) if dtype == np.float32 else (SGEMM(), gemm.callback)
+    size = ctypes.c_size_t(0)
+    qs = llib.fastloss_linear_cross_entropy_workspace_size(case["dtype"], ctypes.byref(call), case["threads"],
+                                                           ctypes.byref(size))
+    assert qs in (OK, INVALID)
+    nbytes = {"query": size.value, "short": size.value // 3, "none": 0}[case["workspace"]] if qs == OK else 4096
+    ws = np.zeros(nbytes + 1, np.uint8)
+    value = ctypes.c_double()
+    status = llib.fastloss_linear_cross_entropy(case["dtype"], ctypes.byref(call),
+                                                ws.ctypes.data if nbytes else None, nbytes, ctypes.byref(value))
+    hypothesis.event(f"linear_cross_entropy status {status}")
+    if status == INVALID:
+        hypothesis.event(llib.fastloss_last_error().decode().replace("fastloss::linear_cross_entropy: ", "")[:24])
+    assert status in (OK, INVALID, INDEX, INTERNAL)
+    if status != OK:
+        assert llib.fastloss_last_error()
+    for b in buffers:
+        assert b.guards_intact()

@@ -14,7 +14,11 @@
  * over the call's logical shape (at most FASTLOSS_MAX_DIMS dimensions). The
  * library cannot see buffer sizes: every element the shape and strides reach
  * must lie inside the caller's buffer, and written arrays must not overlap
- * read ones. Results are bitwise identical for any thread count.
+ * read ones. What it can see it checks: every array's reach, the sum over its
+ * axes of |stride| x (extent - 1) elements on either side of data, plus one
+ * element, must fit int64 in bytes and not wrap around the address space
+ * (else FASTLOSS_ERROR_INVALID_ARGUMENT naming the array). Results are
+ * bitwise identical for any thread count.
  *
  * Losses are identified by id: fastloss_loss_id("mse_loss"), or iterate
  * 0 .. fastloss_loss_count() - 1 with fastloss_loss_info(). A loss reads
@@ -24,13 +28,14 @@
  *
  * Row-wise losses (cross_entropy, nll_loss, the margin and embedding losses,
  * the distances) have their own ids, calls and metadata (fastloss_rowwise_*
- * below), and ctc_loss its own call (fastloss_ctc_*). Their call structs
+ * below), ctc_loss its own call (fastloss_ctc_*), linear_cross_entropy
+ * its own (fastloss_linear_cross_entropy_*). Their call structs
  * start with struct_size (set by their _init function): the library reads
  * only the fields a caller's struct has, so these structs can grow at their
  * end without a new ABI version.
  *
- * ABI version 1 covers all of this: the row-wise and CTC entry points and
- * FASTLOSS_ERROR_INDEX were added to version 1 without changing any
+ * ABI version 1 covers all of this: the row-wise, CTC and
+ * linear_cross_entropy entry points and FASTLOSS_ERROR_INDEX were added to version 1 without changing any
  * existing struct, function or status (a program built against the first
  * header runs unchanged against this library; one that uses the new entry
  * points needs a library that has them, which its dynamic linker checks). */
@@ -250,6 +255,104 @@ fastloss_status fastloss_ctc_workspace_size(int64_t max_time, int64_t batch, int
  * FASTLOSS_ERROR_INDEX; everything is checked before anything is written. */
 fastloss_status fastloss_ctc_loss(int dtype, const fastloss_ctc_call* call, void* workspace, size_t workspace_bytes,
                                   double* value);
+
+/* ---- linear_cross_entropy: cross_entropy(input @ linear_weight^T +
+ * linear_bias, target) and its gradients without the (rows, V) logits ever
+ * existing (Python's fastloss.linear_cross_entropy; fastloss/linear_cross_entropy.h
+ * has the full contract), with a caller-owned workspace. Per chunk of R rows:
+ * logits = X[chunk] W^T (+ b) into one buffer, the cross-entropy kernel writes
+ * the losses and, in place, G = d loss / d logits (scaled by the class weight,
+ * grad_output, grad_scale and the 'mean' denominator, computed up front from
+ * the targets), then grad_input[chunk] = G W, grad_linear_weight += G^T X[chunk],
+ * grad_linear_bias += the column sums of G.
+ *
+ * Shapes: input (rows, F); linear_weight (V, F) with V = classes * inner
+ * (torch's (classes, d1..dk, F) weight: inner = d1 * ... * dk, row v = c *
+ * inner + s); linear_bias V values. target, weight, grad_output and loss_out
+ * are row arrays over (rows, classes, inner) exactly as in a
+ * fastloss_rowwise_call: class indices per (row, s) of any integer width
+ * (strides[0], strides[2]), or probabilities over the cube (target_type
+ * FASTLOSS_ELEMENT_FLOAT); the class weight at strides[1].
+ *
+ * Matrix products: sgemm (FASTLOSS_FLOAT32) or dgemm (FASTLOSS_FLOAT64) with
+ * cblas_sgemm / cblas_dgemm's argument list, so a BLAS plugs in:
+ *   call.sgemm = (fastloss_sgemm_fn)cblas_sgemm;   (an LP64 CBLAS: int sizes)
+ * NULL: the built-in blocked GEMM (portable, per ISA level, threaded; reads any
+ * strides; bitwise identical for any thread count). A caller's GEMM is called
+ * from the calling thread with layout 101 (CblasRowMajor), transposes 111
+ * (NoTrans) or 112 (Trans), alpha 1, beta 0 or 1, m, n, k >= 1 and valid
+ * leading dimensions; it computes C = alpha op(A) op(B) + beta C (beta 0: C
+ * is not read) and returns. Operands a BLAS cannot take as they are (no unit
+ * stride, negative or 0 strides, a leading dimension beyond INT_MAX) are
+ * copied into the workspace first.
+ *
+ * Workspace (fastloss_linear_cross_entropy_workspace_size; T = 4 or 8 bytes,
+ * each part rounded up to 64 bytes, plus 64): R * V * T (the logits / G
+ * buffer); + R * V * T with want_grad, softcap != 0 and inner > 1; + 8 * V
+ * with grad_linear_bias; the built-in GEMM + threads * (96 * 256 + 256 * 256)
+ * * T of packing panels (fewer threads run when fewer fit, at least one must);
+ * a caller's GEMM + R * F * T for an input, + V * F * T for a linear_weight,
+ * + R * F * T for a grad_input, + V * F * T for a grad_linear_weight that is
+ * not a BLAS matrix. R = chunk_size, or by default rows of a logits buffer of
+ * about 64 MB (at most 4096), at most rows, at least 1. */
+typedef void (*fastloss_sgemm_fn)(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                  const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+typedef void (*fastloss_dgemm_fn)(int layout, int trans_a, int trans_b, int m, int n, int k, double alpha,
+                                  const double* a, int lda, const double* b, int ldb, double beta, double* c,
+                                  int ldc);
+
+/* A matrix: element (i, j) at data + i * strides[0] + j * strides[1] (elements, any sign, 0 broadcasts). */
+typedef struct {
+  void* data; /* NULL: absent */
+  int64_t strides[2];
+} fastloss_matrix;
+
+typedef struct {
+  int64_t struct_size; /* sizeof(fastloss_linear_cross_entropy_call): set by _call_init */
+  int64_t rows;        /* N (1 for an unbatched input) */
+  int64_t features;    /* F: in_features */
+  int64_t classes;     /* C: num_classes */
+  int64_t inner;       /* d1 * ... * dk of a K-dimensional linear_weight; 1 for (C, F) */
+  fastloss_matrix input;         /* (rows, F), read */
+  fastloss_matrix linear_weight; /* (V, F), read */
+  const void* linear_bias;       /* V values at linear_bias + v * linear_bias_stride; NULL: none */
+  int64_t linear_bias_stride;
+  fastloss_row_array target; /* class indices per (row, s), or probabilities (rows, classes, inner) */
+  int32_t target_type;       /* a fastloss_element_type */
+  fastloss_row_array weight;      /* class weight (strides[1]); absent: 1 */
+  fastloss_row_array grad_output; /* REDUCTION_NONE: per row (absent: 1); else not read (grad_scale) */
+  fastloss_row_array loss_out;    /* REDUCTION_NONE with want_value: per row (required then) */
+  /* Gradients (want_grad): each optional (NULL: not computed), at least one given. */
+  fastloss_matrix grad_input;         /* (rows, F) */
+  fastloss_matrix grad_linear_weight; /* (V, F) */
+  void* grad_linear_bias;             /* V values (only with a linear_bias) */
+  int64_t grad_linear_bias_stride;
+  int32_t reduction; /* MEAN divides by the summed class weight of the counted rows (rows * inner for probabilities) */
+  int32_t want_value, want_grad;
+  double grad_scale; /* multiplies every gradient (the upstream gradient of a reduced loss) */
+  int64_t ignore_index;   /* -100 */
+  double label_smoothing; /* 0 */
+  double z_loss;          /* 0 */
+  double softcap;         /* 0: none */
+  int64_t chunk_size;     /* rows per chunk; 0: the default */
+  fastloss_sgemm_fn sgemm; /* FASTLOSS_FLOAT32 products; NULL: built in */
+  fastloss_dgemm_fn dgemm; /* FASTLOSS_FLOAT64 products; NULL: built in */
+} fastloss_linear_cross_entropy_call;
+
+/* Fills `call`: struct_size, no arrays, inner 1, strides 1 for the bias
+ * vectors, target_type INT64, reduction MEAN, want_value, grad_scale 1,
+ * ignore_index -100, the built-in GEMM. */
+void fastloss_linear_cross_entropy_call_init(fastloss_linear_cross_entropy_call* call);
+/* Bytes of workspace `call` needs on up to `threads` threads (the formula above). */
+fastloss_status fastloss_linear_cross_entropy_workspace_size(int dtype, const fastloss_linear_cross_entropy_call* call,
+                                                             int threads, size_t* bytes);
+/* Runs the call; *value (may be NULL) gets the reduced loss (NONE: 0, the
+ * losses are in loss_out). Everything is checked before anything is written:
+ * sizes, arrays, strides, options (as the Python function checks them), the
+ * workspace size, every class index (FASTLOSS_ERROR_INDEX naming the first
+ * out of range, ignore_index excepted). */
+fastloss_status fastloss_linear_cross_entropy(int dtype, const fastloss_linear_cross_entropy_call* call,
+                                              void* workspace, size_t workspace_bytes, double* value);
 
 /* Threads (clamped to [1, 4 x the CPUs this process may use]). */
 void fastloss_set_num_threads(int n);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -21,6 +22,7 @@
 #include "fastloss.h"  // the C ABI
 #include "fastloss/ctc.h"
 #include "fastloss/fastloss.h"
+#include "fastloss/linear_cross_entropy.h"
 #include "fastloss/options.h"
 #include "fastloss/typed.h"
 
@@ -1026,6 +1028,187 @@ void check_typed_api() {
          "C: a CTC struct from another version");
 }
 
+// ---- linear_cross_entropy: equals row_loss's cross_entropy of the logits
+// formed explicitly (and the gradients the chain rule gives from its G), the
+// built-in GEMM is bitwise independent of threads and ISA level, a caller's
+// GEMM (naive loops with cblas_dgemm's argument list) gives the same to
+// rounding through the C ABI, chunk sizes agree, errors write nothing.
+
+// C = alpha op(A) op(B) + beta C, row-major, as cblas_dgemm.
+void naive_dgemm(int layout, int ta, int tb, int m, int n, int k, double alpha, const double* a, int lda,
+                 const double* b, int ldb, double beta, double* c, int ldc) {
+  if (layout != 101) std::abort();
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double s = 0;
+      for (int p = 0; p < k; ++p)
+        s += (ta == 111 ? a[i * lda + p] : a[p * lda + i]) * (tb == 111 ? b[p * ldb + j] : b[j * ldb + p]);
+      c[i * ldc + j] = alpha * s + (beta == 0 ? 0.0 : beta * c[i * ldc + j]);
+    }
+}
+
+struct LceResult {
+  double value = 0;
+  std::vector<double> gx, gw, gb;
+};
+
+LceResult run_lce(int64_t N, int64_t F, int64_t C, const std::vector<double>& x, const std::vector<double>& w,
+                  const std::vector<double>& b, const std::vector<int64_t>& y, const std::vector<double>& cw,
+                  int64_t chunk, bool transposed_weight) {
+  fastloss::LinearCrossEntropyCall c;
+  c.rows = N;
+  c.features = F;
+  c.classes = C;
+  c.input = {const_cast<double*>(x.data()), {F, 1}};
+  // the weight stored transposed (F, C): strides (1, C)
+  std::vector<double> wt(w.size());
+  for (int64_t v = 0; v < C; ++v)
+    for (int64_t f = 0; f < F; ++f) wt[static_cast<size_t>(f * C + v)] = w[static_cast<size_t>(v * F + f)];
+  c.linear_weight = transposed_weight ? fastloss::Matrix{wt.data(), {1, C}} : fastloss::Matrix{const_cast<double*>(w.data()), {F, 1}};
+  c.linear_bias = b.data();
+  c.target = {const_cast<int64_t*>(y.data()), {1, 0, 0}};
+  c.weight = {const_cast<double*>(cw.data()), {0, 1, 0}};
+  c.label_smoothing = 0.1;
+  c.want_grad = true;
+  c.chunk_size = chunk;
+  LceResult r;
+  r.gx.assign(static_cast<size_t>(N * F), -7);
+  r.gw.assign(static_cast<size_t>(C * F), -7);
+  r.gb.assign(static_cast<size_t>(C), -7);
+  c.grad_input = {r.gx.data(), {F, 1}};
+  c.grad_linear_weight = {r.gw.data(), {F, 1}};
+  c.grad_linear_bias = r.gb.data();
+  std::vector<unsigned char> ws(fastloss::linear_cross_entropy_workspace_size(fastloss::DType::Float64, c, 4));
+  r.value = fastloss::linear_cross_entropy(fastloss::DType::Float64, c, ws.data(), ws.size());
+  return r;
+}
+
+bool close_to(const std::vector<double>& a, const std::vector<double>& b, double rtol) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs(a[i] - b[i]) <= rtol * (std::fabs(b[i]) + 1e-3))) return false;
+  return true;
+}
+
+void check_linear_cross_entropy(const std::vector<std::string>& levels) {
+  const int64_t N = 131, F = 300, C = 270;  // several GEMM tiles, two K blocks
+  std::vector<double> x(static_cast<size_t>(N * F)), w(static_cast<size_t>(C * F)), b(static_cast<size_t>(C)),
+      cw(static_cast<size_t>(C));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = row_value(0, 0, static_cast<int64_t>(i), 0);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.1 * row_value(1, 0, static_cast<int64_t>(i), 0);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = row_value(2, 0, static_cast<int64_t>(i), 0);
+  for (size_t i = 0; i < cw.size(); ++i) cw[i] = 1 + value_of(3, 0, static_cast<int64_t>(i), false);
+  std::vector<int64_t> y(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) y[static_cast<size_t>(n)] = row_index(n, 0, C);
+  y[5] = -100;
+  // The explicit route: logits by loops, row_loss's value and G, the gradients by loops.
+  std::vector<double> z(static_cast<size_t>(N * C)), g(z.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t v = 0; v < C; ++v) {
+      double s = 0;
+      for (int64_t f = 0; f < F; ++f) s += x[static_cast<size_t>(n * F + f)] * w[static_cast<size_t>(v * F + f)];
+      z[static_cast<size_t>(n * C + v)] = s + b[static_cast<size_t>(v)];
+    }
+  fastloss::RowwiseCall rc;
+  rc.outer = N;
+  rc.classes = C;
+  rc.inputs[0] = {z.data(), {C, 1, 0}};
+  rc.grads[0] = {g.data(), {C, 1, 0}};
+  rc.target = {y.data(), {1, 0, 0}};
+  rc.weight = {cw.data(), {0, 1, 0}};
+  rc.want_grad = true;
+  fastloss::CrossEntropyOptions o;
+  o.label_smoothing = 0.1;
+  o.store(rc.options);
+  LceResult want;
+  want.value = fastloss::row_loss(fastloss::RowLoss::CrossEntropy, fastloss::DType::Float64, rc);
+  want.gx.assign(static_cast<size_t>(N * F), 0);
+  want.gw.assign(static_cast<size_t>(C * F), 0);
+  want.gb.assign(static_cast<size_t>(C), 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t v = 0; v < C; ++v) {
+      const double gv = g[static_cast<size_t>(n * C + v)];
+      want.gb[static_cast<size_t>(v)] += gv;
+      for (int64_t f = 0; f < F; ++f) {
+        want.gx[static_cast<size_t>(n * F + f)] += gv * w[static_cast<size_t>(v * F + f)];
+        want.gw[static_cast<size_t>(v * F + f)] += gv * x[static_cast<size_t>(n * F + f)];
+      }
+    }
+  const LceResult got = run_lce(N, F, C, x, w, b, y, cw, 0, false);
+  expect(std::fabs(got.value - want.value) <= 1e-12 * std::fabs(want.value) && close_to(got.gx, want.gx, 1e-10) &&
+             close_to(got.gw, want.gw, 1e-10) && close_to(got.gb, want.gb, 1e-10),
+         "linear_cross_entropy: cross_entropy of the explicit logits, and the chain rule's gradients");
+  for (int64_t chunk : {int64_t(1), int64_t(7), int64_t(1000)}) {
+    const LceResult r = run_lce(N, F, C, x, w, b, y, cw, chunk, chunk == 7);
+    expect(std::fabs(r.value - want.value) <= 1e-12 * std::fabs(want.value) && close_to(r.gw, want.gw, 1e-10) &&
+               close_to(r.gx, want.gx, 1e-10) && close_to(r.gb, want.gb, 1e-10),
+           "linear_cross_entropy: chunk " + std::to_string(chunk));
+  }
+  // The built-in GEMM: the same bits on 1 and 4 threads and on every ISA level.
+  const int before = fastloss::get_num_threads();
+  for (const std::string& isa : levels) {
+    fastloss::select_isa(isa.c_str());
+    for (int threads : {1, 4}) {
+      fastloss::set_num_threads(threads);
+      const LceResult r = run_lce(N, F, C, x, w, b, y, cw, 0, false);
+      expect(same_bits(r.value, got.value) && same_bits(r.gx, got.gx) && same_bits(r.gw, got.gw) &&
+                 same_bits(r.gb, got.gb),
+             "linear_cross_entropy: the same bits on " + isa + " with " + std::to_string(threads) + " threads");
+    }
+  }
+  fastloss::set_num_threads(before);
+  fastloss::select_isa(levels.back().c_str());
+  // The C ABI with a caller's GEMM (and a column-major grad_input).
+  fastloss_linear_cross_entropy_call cc;
+  fastloss_linear_cross_entropy_call_init(&cc);
+  cc.rows = N;
+  cc.features = F;
+  cc.classes = C;
+  cc.input = {x.data(), {F, 1}};
+  cc.linear_weight = {w.data(), {F, 1}};
+  cc.linear_bias = b.data();
+  cc.target = {y.data(), {1, 0, 0}};
+  cc.weight = {cw.data(), {0, 1, 0}};
+  cc.label_smoothing = 0.1;
+  cc.want_grad = 1;
+  cc.chunk_size = 50;
+  cc.dgemm = &naive_dgemm;
+  std::vector<double> gx_t(static_cast<size_t>(N * F), -7), gw(static_cast<size_t>(C * F), -7),
+      gb(static_cast<size_t>(C), -7);
+  cc.grad_input = {gx_t.data(), {1, N}};
+  cc.grad_linear_weight = {gw.data(), {F, 1}};
+  cc.grad_linear_bias = gb.data();
+  size_t bytes = 0;
+  expect(fastloss_linear_cross_entropy_workspace_size(FASTLOSS_FLOAT64, &cc, 1, &bytes) == FASTLOSS_OK,
+         "C: linear_cross_entropy workspace size");
+  std::vector<unsigned char> ws(bytes);
+  double value = 0;
+  const fastloss_status s = fastloss_linear_cross_entropy(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value);
+  std::vector<double> gx(gx_t.size());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t f = 0; f < F; ++f) gx[static_cast<size_t>(n * F + f)] = gx_t[static_cast<size_t>(f * N + n)];
+  expect(s == FASTLOSS_OK && std::fabs(value - want.value) <= 1e-12 * std::fabs(want.value) &&
+             close_to(gx, want.gx, 1e-10) && close_to(gw, want.gw, 1e-10) && close_to(gb, want.gb, 1e-10),
+         std::string("C: linear_cross_entropy with a caller's dgemm: ") + fastloss_last_error());
+  // Errors: a class index out of range, a short workspace, a stride beyond the address range; nothing written.
+  std::fill(gw.begin(), gw.end(), -7.0);
+  y[7] = C;
+  expect(fastloss_linear_cross_entropy(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value) == FASTLOSS_ERROR_INDEX &&
+             std::strstr(fastloss_last_error(), "class index 270") != nullptr,
+         "C: linear_cross_entropy index error");
+  y[7] = 0;
+  expect(fastloss_linear_cross_entropy(FASTLOSS_FLOAT64, &cc, ws.data(), 100, &value) ==
+             FASTLOSS_ERROR_INVALID_ARGUMENT && std::strstr(fastloss_last_error(), "workspace") != nullptr,
+         "C: linear_cross_entropy short workspace");
+  cc.linear_weight.strides[1] = INT64_MAX / 3;
+  expect(fastloss_linear_cross_entropy(FASTLOSS_FLOAT64, &cc, ws.data(), ws.size(), &value) ==
+             FASTLOSS_ERROR_INVALID_ARGUMENT && std::strstr(fastloss_last_error(), "linear_weight.strides") != nullptr,
+         "C: linear_cross_entropy stride beyond the address range");
+  bool untouched = true;
+  for (double v : gw) untouched = untouched && v == -7;
+  expect(untouched, "C: linear_cross_entropy errors write nothing");
+}
+
 int main() {
   check_errors();
   check_concurrent_callers();
@@ -1082,6 +1265,7 @@ int main() {
   }
   check_ctc(levels);
   check_typed_api();
+  check_linear_cross_entropy(levels);
   for (const std::string& isa : levels) {
     fastloss::select_isa(isa.c_str());
     for (int id = 0; id < fastloss::kNumRowLosses; ++id) {

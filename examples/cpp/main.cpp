@@ -1,8 +1,10 @@
 // fastloss from C++: binary cross entropy with logits over float64 arrays,
 // value and gradient in one pass, then the typed API's cross entropy over
 // (N, C, H) float32 logits with int64 class indices, against the installed
-// package.
+// package, and linear_cross_entropy (the logits never formed) against the
+// cross entropy of the formed logits.
 #include <fastloss/fastloss.h>
+#include <fastloss/linear_cross_entropy.h>
 #include <fastloss/typed.h>
 
 #include <algorithm>
@@ -74,6 +76,31 @@ int main() {
     } catch (const std::out_of_range& e) {
       std::printf("out_of_range: %s\n", e.what());
     }
+  }
+
+  {  // linear_cross_entropy: x (N, F) times W (V, F)^T without the logits, the built-in GEMM, one workspace.
+    const int64_t N = 3, F = 4, V = 5;
+    std::vector<float> x(N * F), w(V * F), gx(N * F), gw(V * F), logits(N * V);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(0.3 * static_cast<double>(i)));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(std::sin(0.5 * static_cast<double>(i)));
+    const std::vector<int32_t> labels = {4, 0, 2};
+    fastloss::LinearCrossEntropyCall c;  // torch's defaults, Mean
+    c.rows = N, c.features = F, c.classes = V;
+    c.input = {x.data(), {F, 1}};
+    c.linear_weight = {w.data(), {F, 1}};
+    c.target = {const_cast<int32_t*>(labels.data()), {1, 0, 0}};
+    c.target_type = fastloss::ElementType::Int32;
+    c.want_grad = true;
+    c.grad_input = {gx.data(), {F, 1}};
+    c.grad_linear_weight = {gw.data(), {F, 1}};
+    std::vector<unsigned char> ws(fastloss::linear_cross_entropy_workspace_size(fastloss::DType::Float32, c, 1));
+    const double lce = fastloss::linear_cross_entropy(fastloss::DType::Float32, c, ws.data(), ws.size());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t v = 0; v < V; ++v)
+        for (int64_t f = 0; f < F; ++f) logits[n * V + v] += x[n * F + f] * w[v * F + f];
+    const double ce = fastloss::cross_entropy(logits.data(), {N, V}, labels.data());
+    std::printf("linear_cross_entropy = %.7g (cross_entropy of the formed logits: %.7g)\n", lce, ce);
+    if (std::fabs(lce - ce) > 1e-5 * std::fabs(ce)) return 1;
   }
 
   try {  // bad arguments throw std::invalid_argument naming the field

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "api/checks.h"
 #include "fastloss/fastloss.h"
 
 namespace fastloss {
@@ -66,13 +67,31 @@ IndexReader reader_for(ElementType t, int* size) {
   }
 }
 
-[[noreturn]] void bad_index(int64_t value, int64_t row, int64_t classes, const char* allowed) {
-  throw std::out_of_range("fastloss::row_loss: target: class index " + str(value) + " (row " + str(row) +
-                          ") is out of bounds for " + str(classes) + " classes" + allowed);
+// The index at p as the caller stored it (a uint64 beyond int64 printed as
+// itself, not as the int64 maximum read_index clamps it to).
+std::string index_text(ElementType t, const char* p) {
+  if (t == ElementType::UInt64) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return std::to_string(v);
+  }
+  int size = 0;
+  return str(reader_for(t, &size)(p));
 }
 
-// Every class index of the target, in row order.
-void check_indices(RowLoss loss, const RowwiseCall& c, bool rows_of_indices, int64_t ignore, bool has_ignore) {
+[[noreturn]] void bad_index(const char* function, const std::string& value, int64_t row, int64_t classes,
+                            const char* allowed) {
+  throw std::out_of_range(std::string("fastloss::") + function + ": target: class index " + value + " (row " +
+                          str(row) + ") is out of bounds for " + str(classes) + " classes" + allowed);
+}
+
+}  // namespace
+
+namespace detail {
+
+// Every class index of the target, in row order (declared in api/checks.h).
+void check_class_indices(const RowwiseCall& c, bool rows_of_indices, int64_t ignore, bool has_ignore,
+                         const char* function) {
   int size = 0;
   const IndexReader read = reader_for(c.target_type, &size);
   const char* base = static_cast<const char*>(c.target.data);
@@ -83,17 +102,26 @@ void check_indices(RowLoss loss, const RowwiseCall& c, bool rows_of_indices, int
       const int64_t at = n * c.target.strides[0] + s * c.target.strides[2];
       if (rows_of_indices) {
         for (int64_t k = 0; k < C; ++k) {
-          const int64_t y = read(base + (at + k * c.target.strides[1]) * size);
-          if (y < -1 || y >= C) bad_index(y, row, C, " (a row of indices takes [-1, classes))");
+          const char* p = base + (at + k * c.target.strides[1]) * size;
+          const int64_t y = read(p);
+          if (y < -1 || y >= C)
+            bad_index(function, index_text(c.target_type, p), row, C, " (a row of indices takes [-1, classes))");
         }
       } else {
-        const int64_t y = read(base + at * size);
-        if (has_ignore && y == ignore) continue;
-        if (y < 0 || y >= C) bad_index(y, row, C, "");
+        const char* p = base + at * size;
+        const int64_t y = read(p);
+        // (a uint64 beyond int64 is never ignore_index: it reads as INT64_MAX, which is out of range for any
+        // class count, and an ignore_index of INT64_MAX must not let 2**64 - 1 through)
+        const bool clamped = c.target_type == ElementType::UInt64 && y == INT64_MAX && index_text(c.target_type, p) != str(y);
+        if (has_ignore && y == ignore && !clamped) continue;
+        if (y < 0 || y >= C) bad_index(function, index_text(c.target_type, p), row, C, "");
       }
     }
-  (void)loss;
 }
+
+}  // namespace detail
+
+namespace {
 
 // cosine_embedding_loss: each row's target is 1 or -1 (torch silently gives
 // other values loss 0; the Python layer refuses them, and so do we).
@@ -188,7 +216,7 @@ double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call) {
     const bool indices = info.target == RowTarget::Index || (info.target == RowTarget::IndexOrFloat && !float_target);
     if (indices || rows_of_indices) {
       const int64_t ii = ignore >= 0 ? static_cast<int64_t>(o[ignore]) : 0;
-      check_indices(loss, c, rows_of_indices, ii, ignore >= 0);
+      detail::check_class_indices(c, rows_of_indices, ii, ignore >= 0, "row_loss");
     }
     if (loss == RowLoss::CosineEmbedding) {
       if (dtype == DType::Float32)

@@ -6,12 +6,15 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <stdexcept>
 #include <string>
 
+#include "api/checks.h"
 #include "fastloss/ctc.h"
 #include "fastloss/fastloss.h"
+#include "fastloss/linear_cross_entropy.h"
 #include "fastloss/options.h"
 
 #ifndef FASTLOSS_VERSION_STRING
@@ -155,6 +158,167 @@ fastloss::RowwiseCall to_cpp(const fastloss_rowwise_call& c) {
   return call;
 }
 
+// The stride rule (fastloss.h): an array's reach must fit the address range.
+// Extents are the call's sizes as given; a negative or empty one is left to
+// the C++ checks (or reaches nothing).
+fastloss_status check_reach(const void* data, const int64_t* strides, std::initializer_list<int64_t> extents,
+                            size_t elem, const std::string& name) {
+  if (data == nullptr) return FASTLOSS_OK;
+  if (!fastloss::detail::reach_fits(data, strides, extents.begin(), static_cast<int>(extents.size()), elem))
+    return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, fastloss::detail::reach_message(name));
+  return FASTLOSS_OK;
+}
+
+size_t elem_size(int dtype) { return dtype == FASTLOSS_FLOAT32 ? 4 : 8; }
+
+fastloss_status check_elementwise_reach(int dtype, const fastloss_elementwise_call& c) {
+  if (c.ndim < 0 || c.ndim > FASTLOSS_MAX_DIMS) return FASTLOSS_OK;  // the C++ check names ndim
+  const size_t elem = elem_size(dtype);
+  auto one = [&](const fastloss_array& a, const std::string& name) -> fastloss_status {
+    if (a.data == nullptr) return FASTLOSS_OK;
+    for (int d = 0; d < c.ndim; ++d)
+      if (c.shape[d] <= 0) return FASTLOSS_OK;
+    if (!fastloss::detail::reach_fits(a.data, a.strides, c.shape, c.ndim, elem))
+      return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, fastloss::detail::reach_message(name + ".strides"));
+    return FASTLOSS_OK;
+  };
+  for (int k = 0; k < FASTLOSS_MAX_INPUTS; ++k)
+    if (fastloss_status s = one(c.inputs[k], "inputs[" + std::to_string(k) + "]")) return s;
+  if (fastloss_status s = one(c.weight, "weight")) return s;
+  if (fastloss_status s = one(c.grad_output, "grad_output")) return s;
+  if (fastloss_status s = one(c.loss_out, "loss_out")) return s;
+  for (int k = 0; k < FASTLOSS_MAX_GRADS; ++k)
+    if (fastloss_status s = one(c.grads[k], "grads[" + std::to_string(k) + "]")) return s;
+  return FASTLOSS_OK;
+}
+
+// Bytes of a row-wise target element (0: an unknown type, left to the C++ check).
+size_t target_elem(int target_type, int dtype) {
+  switch (target_type) {
+    case FASTLOSS_ELEMENT_FLOAT: return elem_size(dtype);
+    case FASTLOSS_ELEMENT_INT8: case FASTLOSS_ELEMENT_UINT8: return 1;
+    case FASTLOSS_ELEMENT_INT16: case FASTLOSS_ELEMENT_UINT16: return 2;
+    case FASTLOSS_ELEMENT_INT32: case FASTLOSS_ELEMENT_UINT32: return 4;
+    case FASTLOSS_ELEMENT_INT64: case FASTLOSS_ELEMENT_UINT64: return 8;
+    default: return 0;
+  }
+}
+
+fastloss_status check_rowwise_reach(int loss, int dtype, const fastloss_rowwise_call& c) {
+  const size_t elem = elem_size(dtype);
+  const int64_t O = c.outer, C = c.classes, S = c.inner;
+  for (int k = 0; k < FASTLOSS_MAX_ROW_INPUTS; ++k) {
+    if (fastloss_status s = check_reach(c.inputs[k].data, c.inputs[k].strides, {O, C, S}, elem,
+                                        "inputs[" + std::to_string(k) + "].strides"))
+      return s;
+    if (fastloss_status s = check_reach(c.grads[k].data, c.grads[k].strides, {O, C, S}, elem,
+                                        "grads[" + std::to_string(k) + "].strides"))
+      return s;
+  }
+  const fastloss::RowLossInfo& info = fastloss::row_loss_info(static_cast<fastloss::RowLoss>(loss));
+  const size_t te = target_elem(c.target_type, dtype);
+  const bool integer = c.target_type != FASTLOSS_ELEMENT_FLOAT;
+  // What the loss reads: a class index per row, a float per row (the
+  // feature-axis losses), or the whole cube (rows of indices, float rows).
+  const bool per_row = (integer && (info.target == fastloss::RowTarget::Index ||
+                                    info.target == fastloss::RowTarget::IndexOrFloat)) ||
+                       (!integer && info.inputs >= 2);
+  if (te != 0) {
+    if (fastloss_status s = check_reach(c.target.data, c.target.strides, {O, per_row ? 1 : C, S}, te, "target.strides"))
+      return s;
+  }
+  if (fastloss_status s = check_reach(c.weight.data, c.weight.strides, {1, C, 1}, elem, "weight.strides")) return s;
+  if (fastloss_status s = check_reach(c.grad_output.data, c.grad_output.strides, {O, 1, S}, elem,
+                                      "grad_output.strides"))
+    return s;
+  return check_reach(c.loss_out.data, c.loss_out.strides, {O, 1, S}, elem, "loss_out.strides");
+}
+
+fastloss_status check_ctc_reach(int dtype, const fastloss_ctc_call& c) {
+  const size_t elem = elem_size(dtype);
+  const int64_t T = c.max_time, N = c.batch, C = c.classes;
+  if (fastloss_status s = check_reach(c.log_probs, c.log_probs_strides, {T, N, C}, elem, "log_probs_strides"))
+    return s;
+  if (fastloss_status s = check_reach(c.grad, c.grad_strides, {T, N, C}, elem, "grad_strides")) return s;
+  if (fastloss_status s = check_reach(c.losses, &c.losses_stride, {N}, elem, "losses_stride")) return s;
+  const int64_t one = 1;
+  if (fastloss_status s = check_reach(c.targets, &one, {c.target_count}, 8, "target_count")) return s;
+  if (c.reduction == FASTLOSS_REDUCTION_NONE)
+    return check_reach(c.grad_output, &c.grad_output_stride, {N}, 8, "grad_output_stride");
+  return FASTLOSS_OK;
+}
+
+void copy_matrix(const fastloss_matrix& in, fastloss::Matrix& out) {
+  out.data = in.data;
+  out.strides[0] = in.strides[0];
+  out.strides[1] = in.strides[1];
+}
+
+fastloss::LinearCrossEntropyCall to_cpp(const fastloss_linear_cross_entropy_call& c) {
+  fastloss::LinearCrossEntropyCall x;
+  x.rows = c.rows;
+  x.features = c.features;
+  x.classes = c.classes;
+  x.inner = c.inner;
+  copy_matrix(c.input, x.input);
+  copy_matrix(c.linear_weight, x.linear_weight);
+  x.linear_bias = c.linear_bias;
+  x.linear_bias_stride = c.linear_bias_stride;
+  copy_row(c.target, x.target);
+  x.target_type = static_cast<fastloss::ElementType>(c.target_type);
+  copy_row(c.weight, x.weight);
+  copy_row(c.grad_output, x.grad_output);
+  copy_row(c.loss_out, x.loss_out);
+  copy_matrix(c.grad_input, x.grad_input);
+  copy_matrix(c.grad_linear_weight, x.grad_linear_weight);
+  x.grad_linear_bias = c.grad_linear_bias;
+  x.grad_linear_bias_stride = c.grad_linear_bias_stride;
+  x.reduction = static_cast<fastloss::Reduction>(c.reduction);
+  x.want_value = c.want_value != 0;
+  x.want_grad = c.want_grad != 0;
+  x.grad_scale = c.grad_scale;
+  x.ignore_index = c.ignore_index;
+  x.label_smoothing = c.label_smoothing;
+  x.z_loss = c.z_loss;
+  x.softcap = c.softcap;
+  x.chunk_size = c.chunk_size;
+  x.sgemm = c.sgemm;
+  x.dgemm = c.dgemm;
+  return x;
+}
+
+fastloss_status check_lce_reach(int dtype, const fastloss_linear_cross_entropy_call& c) {
+  const size_t elem = elem_size(dtype);
+  const int64_t N = c.rows, F = c.features, C = c.classes, S = c.inner;
+  int64_t V = 0;
+  if (C < 0 || S < 0 || __builtin_mul_overflow(C, S, &V)) return FASTLOSS_OK;  // the C++ check says
+  if (fastloss_status s = check_reach(c.input.data, c.input.strides, {N, F}, elem, "input.strides")) return s;
+  if (fastloss_status s = check_reach(c.linear_weight.data, c.linear_weight.strides, {V, F}, elem,
+                                      "linear_weight.strides"))
+    return s;
+  if (fastloss_status s = check_reach(c.linear_bias, &c.linear_bias_stride, {V}, elem, "linear_bias_stride"))
+    return s;
+  const size_t te = target_elem(c.target_type, dtype);
+  if (te != 0) {
+    const bool per_row = c.target_type != FASTLOSS_ELEMENT_FLOAT;
+    if (fastloss_status s = check_reach(c.target.data, c.target.strides, {N, per_row ? 1 : C, S}, te,
+                                        "target.strides"))
+      return s;
+  }
+  if (fastloss_status s = check_reach(c.weight.data, c.weight.strides, {1, C, 1}, elem, "weight.strides")) return s;
+  if (fastloss_status s = check_reach(c.grad_output.data, c.grad_output.strides, {N, 1, S}, elem,
+                                      "grad_output.strides"))
+    return s;
+  if (fastloss_status s = check_reach(c.loss_out.data, c.loss_out.strides, {N, 1, S}, elem, "loss_out.strides"))
+    return s;
+  if (fastloss_status s = check_reach(c.grad_input.data, c.grad_input.strides, {N, F}, elem, "grad_input.strides"))
+    return s;
+  if (fastloss_status s = check_reach(c.grad_linear_weight.data, c.grad_linear_weight.strides, {V, F}, elem,
+                                      "grad_linear_weight.strides"))
+    return s;
+  return check_reach(c.grad_linear_bias, &c.grad_linear_bias_stride, {V}, elem, "grad_linear_bias_stride");
+}
+
 }  // namespace
 
 extern "C" {
@@ -196,6 +360,7 @@ fastloss_status fastloss_elementwise(int loss, int dtype, const fastloss_element
   if (fastloss_status s = check_loss(loss)) return s;
   if (fastloss_status s = check_dtype(dtype)) return s;
   if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (fastloss_status s = check_elementwise_reach(dtype, *call)) return s;
   return guarded([&] { return run(loss, dtype, to_cpp(*call), totals); });
 }
 
@@ -208,6 +373,7 @@ fastloss_status fastloss_reduce(int loss, int dtype, int reduction, const fastlo
   if (reduction != FASTLOSS_REDUCTION_MEAN && reduction != FASTLOSS_REDUCTION_SUM)
     return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "reduction: expected FASTLOSS_REDUCTION_MEAN or _SUM (a 'none' "
                                                  "call writes loss_out with fastloss_elementwise)");
+  if (fastloss_status s = check_elementwise_reach(dtype, *call)) return s;
   return guarded([&] {
     fastloss::ElementwiseCall c = to_cpp(*call);
     c.want_value = true;
@@ -296,6 +462,7 @@ fastloss_status fastloss_rowwise(int loss, int dtype, const fastloss_rowwise_cal
     if (call->options[k] != 0)
       return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "options[" + std::to_string(k) + "]: " + info.name + " has " +
                                                        std::to_string(count) + " options (" + info.options + ")");
+  if (fastloss_status s = check_rowwise_reach(loss, dtype, *call)) return s;
   return guarded([&] {
     const double v = fastloss::row_loss(static_cast<fastloss::RowLoss>(loss), static_cast<fastloss::DType>(dtype),
                                         to_cpp(*call));
@@ -327,6 +494,7 @@ fastloss_status fastloss_ctc_loss(int dtype, const fastloss_ctc_call* call, void
   if (fastloss_status s = check_dtype(dtype)) return s;
   if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
   if (fastloss_status s = check_struct_size(*call, sizeof(fastloss_ctc_call), "fastloss_ctc_call")) return s;
+  if (fastloss_status s = check_ctc_reach(dtype, *call)) return s;
   return guarded([&] {
     fastloss::CtcCall c;
     c.max_time = call->max_time;
@@ -350,6 +518,51 @@ fastloss_status fastloss_ctc_loss(int dtype, const fastloss_ctc_call* call, void
     c.grad_output = call->grad_output;
     c.grad_output_stride = call->grad_output_stride;
     const double v = fastloss::ctc_loss(static_cast<fastloss::DType>(dtype), c, workspace, workspace_bytes);
+    if (value != nullptr) *value = v;
+    return FASTLOSS_OK;
+  });
+}
+
+void fastloss_linear_cross_entropy_call_init(fastloss_linear_cross_entropy_call* call) {
+  if (call == nullptr) return;
+  std::memset(call, 0, sizeof *call);
+  call->struct_size = sizeof *call;
+  call->inner = 1;
+  call->linear_bias_stride = 1;
+  call->grad_linear_bias_stride = 1;
+  call->target_type = FASTLOSS_ELEMENT_INT64;
+  call->reduction = FASTLOSS_REDUCTION_MEAN;
+  call->want_value = 1;
+  call->grad_scale = 1.0;
+  call->ignore_index = -100;
+}
+
+fastloss_status fastloss_linear_cross_entropy_workspace_size(int dtype, const fastloss_linear_cross_entropy_call* call,
+                                                             int threads, size_t* bytes) {
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (bytes == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "bytes: NULL");
+  if (fastloss_status s = check_struct_size(*call, sizeof(fastloss_linear_cross_entropy_call),
+                                            "fastloss_linear_cross_entropy_call"))
+    return s;
+  return guarded([&] {
+    *bytes = fastloss::linear_cross_entropy_workspace_size(static_cast<fastloss::DType>(dtype), to_cpp(*call),
+                                                            threads);
+    return FASTLOSS_OK;
+  });
+}
+
+fastloss_status fastloss_linear_cross_entropy(int dtype, const fastloss_linear_cross_entropy_call* call,
+                                              void* workspace, size_t workspace_bytes, double* value) {
+  if (fastloss_status s = check_dtype(dtype)) return s;
+  if (call == nullptr) return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, "call: NULL");
+  if (fastloss_status s = check_struct_size(*call, sizeof(fastloss_linear_cross_entropy_call),
+                                            "fastloss_linear_cross_entropy_call"))
+    return s;
+  if (fastloss_status s = check_lce_reach(dtype, *call)) return s;
+  return guarded([&] {
+    const double v = fastloss::linear_cross_entropy(static_cast<fastloss::DType>(dtype), to_cpp(*call), workspace,
+                                                    workspace_bytes);
     if (value != nullptr) *value = v;
     return FASTLOSS_OK;
   });

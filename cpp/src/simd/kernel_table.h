@@ -5,6 +5,7 @@
 
 #include "fastloss/fastloss.h"
 #include "losses/ctc_sample.h"
+#include "simd/gemm.h"
 
 namespace fastloss {
 
@@ -30,6 +31,7 @@ struct KernelTable {
   HalfToFloatFn half_to_float;
   FloatToHalfFn float_to_half;
   CtcSampleFn ctc[2];                        // [DType]: one CTC sample (losses/ctc.cpp)
+  GemmTileFn gemm_tile[2];                   // [DType]: one tile of the built-in GEMM (simd/gemm_kernels.cpp)
 };
 
 const KernelTable& current_table();  // dispatch.cpp: the selected level

@@ -11,6 +11,7 @@ void fill_margin(detail::KernelTable& table);         // losses/margin.cpp
 void fill_classification(detail::KernelTable& table);  // losses/classification.cpp
 void fill_ctc(detail::KernelTable& table);            // losses/ctc.cpp
 void fill_embedding(detail::KernelTable& table);       // losses/embedding.cpp
+void fill_gemm(detail::KernelTable& table);            // simd/gemm_kernels.cpp
 void vector_math_f32(int fn, const void* in, void* out, int64_t n);  // simd/math_kernels.cpp
 void vector_math_f64(int fn, const void* in, void* out, int64_t n);
 void half_to_float_kernel(const uint16_t* src, float* dst, int64_t n);  // simd/half_kernels.cpp
@@ -29,6 +30,7 @@ const detail::KernelTable& kernels() {
     fill_classification(t);
     fill_ctc(t);
     fill_embedding(t);
+    fill_gemm(t);
     t.vector_math[0] = vector_math_f32;
     t.vector_math[1] = vector_math_f64;
     t.half_to_float = half_to_float_kernel;
