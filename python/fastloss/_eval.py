@@ -19,9 +19,9 @@ the two ``madvise`` calls split over 2 threads in C++ without the GIL (the
 page-table work did not scale), ``os.preadv`` into reused 4-16 MB buffers
 (one thread per file; copying out of the page cache ran at ~5 GB/s per
 thread), blocks of 4 to 64 MB (the cost is per page). The Python work per
-block (8 blocks per GB) is under a millisecond. ``bench/streaming.py`` prints
-eval against the in-memory roofline and against a page-cache roofline (the
-files' bytes through the CPU with no loss), and this breakdown."""
+block (8 blocks per GB) is under a millisecond. The documentation's
+performance page compares eval with the in-memory roofline and with a
+page-cache roofline (the files' bytes through the CPU with no loss)."""
 
 from __future__ import annotations
 
