@@ -38,6 +38,29 @@ def test_value_equals_one_shot(files, capsys, chunk):
     assert abs(int(np.float32(float(out)).view(np.int32)) - int(expected.view(np.int32))) <= 1
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 333])
+def test_value_is_the_accumulators_over_the_blocks(tmp_path, capsys, chunk):
+    """eval's value is an Accumulator over its blocks of rows, bit for bit
+    (same sums), and equals the one-shot call (float64: to 1e-12 relative)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1001, 5))
+    y = rng.normal(size=(1001, 5))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    argv = ["huber_loss", tmp_path / "x.npy", tmp_path / "y.npy", "--json", "--option", "delta=0.7"]
+    code, out, _ = _eval(capsys, *argv, *(() if chunk is None else ("--chunk", chunk)))
+    assert code == 0
+    record = json.loads(out)
+    acc = fastloss.Accumulator("huber_loss", delta=0.7)
+    rows = record["chunk_rows"]
+    for lo in range(0, len(x), rows):
+        acc.update(x[lo:lo + rows], y[lo:lo + rows])
+    assert record["value"] == float(acc.result())
+    assert record["total"] == sum(acc.state()["total"]) and record["denominator"] == x.size
+    one_shot = float(fastloss.huber_loss(x, y, delta=0.7))
+    assert abs(record["value"] - one_shot) <= 1e-12 * abs(one_shot)
+
+
 def test_json_record_and_options(files, capsys):
     d, x, y = files
     np.save(d / "pw.npy", np.linspace(0.5, 2, 7, dtype=np.float32))
