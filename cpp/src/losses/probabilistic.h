@@ -118,28 +118,38 @@ struct PoissonNll : Elementwise {
 // gradient through, as torch's no-grad clamp does);
 //   0.5 (log v + (x - t)^2 / v) [+ 0.5 log(2 pi) with full];
 //   d/dx = (0.5 / v)(2 (x - t)),  d/dvar = 0.5 / v - 0.5 ((x - t)^2 / v) / v.
+// Two divisions, not torch's three: the value's q = (x - t)^2 / v is reused,
+// and 0.5 q / v is computed as q (0.5 / v) (one more rounding in that term:
+// within an ulp or two of torch's, as the log's own error).
+// Check: var < 0 (bit 0; NaN passes, as torch's any(var < 0)) - in the pass
+// itself, instead of a separate pass over var before it.
 struct GaussianNll : Elementwise {
-  static constexpr int kInputs = 3, kGrads = 2;  // grads: input, var
+  static constexpr int kInputs = 3, kGrads = 2, kChecks = 1;  // grads: input, var
   template <class T>
   struct Params {
     bool full;
     T eps;
     explicit Params(const double* o) : full(o[0] != 0), eps(static_cast<T>(o[1])) {}
   };
+  template <class V>
+  static void check(const V* in, V* bad) {
+    bad[0] = select(in[2] < splat<V>(0), splat<V>(1), bad[0]);
+  }
   template <bool kValue, bool kGrad, class V, class P>
   static void eval(const V* in, const P& p, V& value, V* grad) {
     using T = typename ElemOf<V>::type;
     const V d = in[0] - in[1];
     const V v = clamp_min(in[2], splat<V>(p.eps));
     const V half = splat<V>(0.5);
-    const V d2 = d * d;
+    const V q = (d * d) / v;
     if constexpr (kValue) {
-      value = half * (loss_log(v) + d2 / v);
+      value = half * (loss_log(v) + q);
       if (p.full) value = value + splat<V>(static_cast<T>(0.9189385332046727));
     }
     if constexpr (kGrad) {
-      grad[0] = (half / v) * (splat<V>(2) * d);
-      grad[1] = half / v - half * ((d2 / v) / v);
+      const V hr = half / v;
+      grad[0] = hr * (splat<V>(2) * d);
+      grad[1] = hr - q * hr;
     }
   }
 };
