@@ -11,7 +11,10 @@
 # the build directory (fuzz/clang++ says how they fit together). The build
 # directory is $FASTLOSS_FUZZ_BUILD (kept, so rebuilds are incremental) or a
 # temporary one. New corpus entries and crash inputs are written there, never
-# into the repository: copy a crash into fuzz/regressions/ to keep it.
+# into the repository: copy a crash into fuzz/regressions/ to keep it
+# (fuzz/known-crashes/ holds inputs of open bugs, not replayed). A change to
+# how c_abi_fuzz.cpp decodes its bytes changes what old inputs mean: replay
+# the regressions after one, and keep a ctypes test per finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
