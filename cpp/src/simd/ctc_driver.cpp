@@ -143,7 +143,7 @@ double ctc_loss(DType dtype, const CtcCall& c, void* workspace, size_t workspace
     invalid("target_lengths: add up to " + str(total) + ", not target_count = " + str(c.target_count));
   }
   if (total > 0 && c.targets == nullptr) invalid("targets: null");
-  if (T * N * c.classes > 0 && c.log_probs == nullptr) invalid("log_probs: null");
+  if (T > 0 && N > 0 && c.log_probs == nullptr) invalid("log_probs: null");  // (T * N * classes can overflow)
   const bool want_grad = c.grad != nullptr;
   // Labels: in range and not blank (torch reads out of bounds on labels >= C).
   {
