@@ -137,29 +137,42 @@ inline VecD abs(VecD x) {
 // Melquiond, "Emulation of FMA and correctly rounded sums: proved
 // algorithms using rounding to odd", IEEE TC 2008). ~20 operations per two
 // lanes instead of one; only baseline pays them.
-template <class D, class I>
-inline D fma_round_to_odd(D a, D b, D c) {
-  const D p = a * b;  // exact
-  const D s = p + c;
-  const D bb = s - p;
-  const D e = (p - (s - bb)) + (c - bb);  // TwoSum: p + c = s + e
-  I bits;
+inline double fma_round_to_odd(double a, double b, double c) {
+  const double p = a * b;  // exact
+  const double s = p + c;
+  const double bb = s - p;
+  const double e = (p - (s - bb)) + (c - bb);  // TwoSum: p + c = s + e
+  int64_t bits;
   std::memcpy(&bits, &s, sizeof bits);
-  const D zero = D{} + 0.0;
-  // Masks (all ones / 0) from double compares: SSE2 has no 64-bit integer compare.
-  const I inexact = static_cast<I>((e < zero) | (e > zero)) ? I{} - 1 : I{};  // NaN (s infinite): exact
-  const I opposite = static_cast<I>((e < zero) != (s < zero)) ? I{} - 1 : I{};
-  const I even = (bits & 1) - 1;  // all ones where the last bit is 0
-  bits += (opposite + opposite + 1) & inexact & even;  // +-1: toward e
-  D r;
+  if ((e < 0 || e > 0) && (bits & 1) == 0) bits += (e < 0) != (s < 0) ? -1 : 1;  // NaN e (s infinite): exact
+  double r;
   std::memcpy(&r, &bits, sizeof r);
   return r;
 }
+#if !defined(__FMA__)
+// The same on two lanes, in SSE2 (masks from double compares: SSE2 has no
+// 64-bit integer compare).
+inline __m128d fma_round_to_odd(__m128d a, __m128d b, __m128d c) {
+  const __m128d p = _mm_mul_pd(a, b);
+  const __m128d s = _mm_add_pd(p, c);
+  const __m128d bb = _mm_sub_pd(s, p);
+  const __m128d e = _mm_add_pd(_mm_sub_pd(p, _mm_sub_pd(s, bb)), _mm_sub_pd(c, bb));
+  const __m128d zero = _mm_setzero_pd();
+  const __m128i neg_e = _mm_castpd_si128(_mm_cmplt_pd(e, zero));
+  const __m128i inexact = _mm_or_si128(neg_e, _mm_castpd_si128(_mm_cmpgt_pd(e, zero)));
+  const __m128i opposite = _mm_xor_si128(neg_e, _mm_castpd_si128(_mm_cmplt_pd(s, zero)));
+  const __m128i one = _mm_set1_epi64x(1);
+  const __m128i bits = _mm_castpd_si128(s);
+  const __m128i even = _mm_sub_epi64(_mm_and_si128(bits, one), one);  // all ones where the last bit is 0
+  const __m128i step = _mm_add_epi64(_mm_add_epi64(opposite, opposite), one);  // +-1: toward e
+  return _mm_castsi128_pd(_mm_add_epi64(bits, _mm_and_si128(step, _mm_and_si128(inexact, even))));
+}
+#endif
 inline float fmadd(float a, float b, float c) {
 #if defined(__FMA__)
   return __builtin_fmaf(a, b, c);
 #else
-  return static_cast<float>(fma_round_to_odd<double, int64_t>(a, b, c));
+  return static_cast<float>(fma_round_to_odd(double{a}, double{b}, double{c}));
 #endif
 }
 inline VecF fmadd(VecF a, VecF b, VecF c) {
@@ -168,8 +181,9 @@ inline VecF fmadd(VecF a, VecF b, VecF c) {
 #elif defined(__FMA__)
   return _mm256_fmadd_ps(a, b, c);
 #else
-  const __m128 lo = _mm_cvtpd_ps(fma_round_to_odd<VecD, VecI64>(widen(a, 0), widen(b, 0), widen(c, 0)));
-  const __m128 hi = _mm_cvtpd_ps(fma_round_to_odd<VecD, VecI64>(widen(a, 1), widen(b, 1), widen(c, 1)));
+  const __m128 lo = _mm_cvtpd_ps(fma_round_to_odd(_mm_cvtps_pd(a), _mm_cvtps_pd(b), _mm_cvtps_pd(c)));
+  const __m128 ah = _mm_movehl_ps(a, a), bh = _mm_movehl_ps(b, b), ch = _mm_movehl_ps(c, c);
+  const __m128 hi = _mm_cvtpd_ps(fma_round_to_odd(_mm_cvtps_pd(ah), _mm_cvtps_pd(bh), _mm_cvtps_pd(ch)));
   return _mm_movelh_ps(lo, hi);
 #endif
 }
