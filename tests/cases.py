@@ -105,10 +105,6 @@ class Case:
         #77529): where torch's result is not finite, compare with the
         reference instead.
     shapes: the input shapes test_classification.py sweeps (those the loss takes).
-    fma_math: the functor's float32 math uses math.h's loss_* variants
-        (fused multiply-adds on avx2/avx512, separate ones on baseline):
-        float32 results may differ by a few ulp between baseline and the FMA
-        levels (avx2 and avx512 still agree bitwise).
     oracle: what the loss is checked against besides the reference:
         "torch" (``torch.nn.functional.<name>``, test_torch.py and friends),
         else the outside definition it follows (a loss torch.nn does not
@@ -128,7 +124,6 @@ class Case:
     tolerance: dict = dataclasses.field(default_factory=dict)
     shape_errors: tuple = ()
     stable: bool = False
-    fma_math: bool = False
     kind: str = "elementwise"
     shapes: tuple = ((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3))  # classification
     oracle: str = "torch"
@@ -565,7 +560,6 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"target": (1, 4)}, "target"),
                           ({"weight": (3,)}, "weight"), ({"weight": (2, 3, 4)}, "weight"),
                           ({"weight": (1, 3, 4)}, "weight")),
-            fma_math=True,
         ),
         Case(
             "binary_cross_entropy_with_logits",
@@ -575,14 +569,12 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"pos_weight": (3,)}, "pos_weight"),
                           ({"pos_weight": (1, 3, 4)}, "pos_weight"), ({"pos_weight": (0,)}, "pos_weight"),
                           ({"weight": (4, 3)}, "weight")),
-            fma_math=True,
         ),
         Case(
             "soft_margin_loss",
             (Arg("input", _margin_input), Arg("target", _signs, "target")),
             shape_errors=(({"target": (2, 3, 4)}, "target"), ({"target": (3, 3)}, "target")),
             stable=True,
-            fma_math=True,
         ),
         Case(
             "poisson_nll_loss",
@@ -594,7 +586,6 @@ CASES = {
             (*_BOOL_BAD("log_input"), *_BOOL_BAD("full"), *_REAL_BAD("eps")),
             value_scale=_poisson_value, grad_scales=_poisson_grad,
             shape_errors=(({"target": (5,)}, "target"),),
-            fma_math=True,
         ),
         Case(
             "gaussian_nll_loss",
@@ -605,7 +596,6 @@ CASES = {
             value_scale=_gaussian_value, grad_scales=_gaussian_grad,
             shape_errors=(({"var": (4,)}, "var"), ({"var": (1, 1)}, "var"), ({"var": ()}, "var"),
                           ({"var": (3, 4, 1)}, "var"), ({"target": (5,)}, "target")),
-            fma_math=True,
         ),
         Case(
             "kl_div",
@@ -616,7 +606,6 @@ CASES = {
             reductions=("none", "mean", "sum", "batchmean"),
             value_scale=_kl_value,
             shape_errors=(({"target": (5,)}, "target"),),
-            fma_math=True,
         ),
         Case(
             "hinge_embedding_loss",

@@ -23,8 +23,8 @@ loss_sigmoid: math.h's loss_* functions, cheaper float32 code for the
 element-wise losses) are held to their own stated float32 bounds on every
 level, with float32 results below FLT_MIN flushed to 0 where math.h says so,
 and are the accurate functions, bit for bit, in float64. In float32 they use
-fused multiply-adds on avx2/avx512 and separate ones on baseline: avx2 and
-avx512 agree bitwise, baseline only within the bounds.
+fused multiply-adds (the FMA instructions on avx2/avx512, an exact emulation
+on baseline): bitwise the same on every level too.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import numpy as np
 import pytest
 
 from fastloss import _core
+
+from cases import assert_identical
 
 mpmath = pytest.importorskip("mpmath")
 
@@ -59,8 +61,8 @@ def vector_math(name, x):
 
 # The losses' variants: name -> (accurate function, float32 bound in ulp,
 # float32 results below FLT_MIN flushed to 0). log and log1p: the table form
-# on the FMA levels (1.4 / 1.9 ulp measured over every float32), the
-# division form on baseline (BASELINE_BOUNDS).
+# (1.4 / 1.9 ulp measured over every float32), the same bits on every level
+# (fused multiply-adds, emulated exactly on baseline).
 LOSS_VARIANTS = {
     "loss_exp": ("exp", 1.0, True),
     "loss_log": ("log", 2.0, False),
@@ -68,11 +70,10 @@ LOSS_VARIANTS = {
     "loss_softplus": ("softplus", 2.5, True),
     "loss_sigmoid": ("sigmoid", 2.0, True),
 }
-BASELINE_BOUNDS = {"loss_log": 1.0, "loss_log1p": 1.0}
 
 
 def loss_variant_bound(name, isa):
-    return BASELINE_BOUNDS.get(name, LOSS_VARIANTS[name][1]) if isa == "baseline" else LOSS_VARIANTS[name][1]
+    return LOSS_VARIANTS[name][1]  # the same on every level (isa: the caller's)
 
 
 # --- references ----------------------------------------------------------------
@@ -400,8 +401,9 @@ def test_loss_variant_float64_is_the_accurate_function(isa, name):
 @pytest.mark.parametrize("name", list(LOSS_VARIANTS))
 def test_loss_variant_special_values_tail_and_isa_levels(name, dtype):
     """The accurate function's special values; the scalar tail equals the
-    vector body; the FMA levels (avx2, avx512) give the same bits, and so do
-    all levels in float64."""
+    vector body; every level gives the same bits (float32 too: the fused
+    multiply-adds are emulated exactly on baseline), NaNs aside: a NaN's
+    sign is whichever operand a fused multiply-add passed on."""
     base = LOSS_VARIANTS[name][0]
     xs = np.array([v for v, _ in SPECIALS[base]] + [np.nan, -np.nan], dtype=dtype)
     expected = np.array([e for _, e in SPECIALS[base]] + [np.nan, np.nan], dtype=dtype)
@@ -418,14 +420,13 @@ def test_loss_variant_special_values_tail_and_isa_levels(name, dtype):
             np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(expected[zeros]), err_msg=name)
             body = vector_math(name, np.concatenate([x, np.zeros(64, dtype)]))[: len(x)]
             tail = np.concatenate([vector_math(name, x[i : i + 1]) for i in range(0, len(x), 37)])
-            np.testing.assert_array_equal(np.ascontiguousarray(body[::37]).view(np.uint8), tail.view(np.uint8),
-                                          err_msg=level)
+            assert_identical(np.ascontiguousarray(body[::37]), tail, level)
             results[level] = body
     finally:
         _core.select_isa(previous)
-    same = [lv for lv in results if lv != "baseline"] if dtype == np.float32 else list(results)
-    for level in same:
-        np.testing.assert_array_equal(results[level].view(np.uint8), results[same[0]].view(np.uint8), err_msg=level)
+    first = next(iter(results.values()))
+    for level, got in results.items():
+        assert_identical(got, first, level)
 
 
 # BCE's variants: log on [0, 1] and log1p on [-1, 0], whose callers clamp at
@@ -456,8 +457,8 @@ def test_loss_unit_variant_float32(isa, name):
 
 
 @pytest.mark.parametrize("name", list(UNIT_VARIANTS))
-def test_loss_unit_variant_tail_and_fma_levels(name):
-    """The scalar tail equals the vector body; avx2 and avx512 agree bitwise."""
+def test_loss_unit_variant_tail_and_isa_levels(name):
+    """The scalar tail equals the vector body; every level gives the same bits."""
     base = UNIT_VARIANTS[name][0]
     rng = np.random.default_rng(5)
     mags = np.concatenate([rng.uniform(0, 1, 3000), 10.0 ** rng.uniform(-45, 0, 3000)]).astype(np.float32)
@@ -474,6 +475,6 @@ def test_loss_unit_variant_tail_and_fma_levels(name):
             results[level] = body
     finally:
         _core.select_isa(previous)
-    fma = [lv for lv in results if lv != "baseline"]
-    for level in fma:
-        np.testing.assert_array_equal(results[level].view(np.uint32), results[fma[0]].view(np.uint32), err_msg=level)
+    first = next(iter(results.values()))
+    for level, got in results.items():
+        np.testing.assert_array_equal(got.view(np.uint32), first.view(np.uint32), err_msg=level)

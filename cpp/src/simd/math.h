@@ -17,15 +17,14 @@
 //   identical on baseline (SSE2), avx2 and avx512 and in the scalar tail.
 // - The losses call the loss_* variants at the end of this file: float32 the
 //   *_fast_f32 functions (one plain rounding per step; log and log1p from a
-//   16-entry table and no division on avx2/avx512, the s = f / (2 + f) form
-//   with one division on baseline; exp without denormal results; fmadd:
-//   ~3-5x fewer operations; exp < 1 ulp, log, log1p < 1 ulp on baseline and
-//   < 2 ulp on avx2/avx512, softplus < 2.5 ulp, sigmoid < 2 ulp, as
-//   tests/test_vector_math.py asserts), float64 the
-//   functions here. fmadd is fused on avx2/avx512 and two roundings on
-//   baseline, so the float32 loss_* results (only they) differ between
-//   baseline and the FMA levels, within those bounds; avx2 and avx512 agree
-//   bit for bit, and so do each level's vectors and scalar tail.
+//   16-entry table, no division; exp without denormal results; fmadd:
+//   ~3-5x fewer operations; exp < 1 ulp, log, log1p < 2 ulp, softplus
+//   < 2.5 ulp, sigmoid < 2 ulp, as tests/test_vector_math.py asserts),
+//   float64 the functions here. fmadd (vec.h) is one rounding on every
+//   level: the FMA instructions on avx2/avx512, an exact emulation on
+//   baseline (slower there), so the float32 loss_* results too are bitwise
+//   identical on every level and between each level's vectors and scalar
+//   tail (NaN signs aside).
 // - Polynomial coefficients: mpmath.chebyfit (near-minimax), degree chosen for
 //   the precision (the comment at each table says the fitted function,
 //   interval and error).
@@ -522,12 +521,10 @@ inline void softplus_sigmoid_f32(F x, F& softplus, F& sigmoid) {
 // sum to stay below 1 ulp everywhere; the losses' float32 results are
 // compared at ~100 ulp (and torch's own float32 math is a few ulp), so these
 // give up a little accuracy for ~3x fewer operations: one plain rounding per
-// step, the s = f / (2 + f) form of log (one division, a degree-2/3
-// polynomial instead of degree 11), no denormal results from exp, and
-// fmadd (vec.h): fused on avx2/avx512, a * b + c on baseline. So these, and
-// only these, differ between baseline and the FMA levels (by their bounds at
-// most); avx2 and avx512 give the same bits, and every level's scalar tail
-// the same as its vectors.
+// step, a table-driven log (a degree-3 polynomial instead of degree 11), no
+// denormal results from exp, and fmadd (vec.h): one rounding on every level
+// (emulated exactly on baseline), so every level, and every level's scalar
+// tail, gives the same bits.
 
 // Horner with fmadd.
 template <class F, int N>
@@ -560,33 +557,19 @@ inline F exp_y_fast_f32(F x, F& t) {
 // x = -87.3365 (e^x < FLT_MIN: flushed, no denormals), +inf above 88.7228,
 // NaN -> NaN. 2^n goes straight into y's exponent field.
 // kNonPositive: the caller knows x <= 0 or NaN (no overflow test).
-template <bool kNonPositive = false, class F>
+// kNaN false: the caller discards the result for NaN x (any value then).
+template <bool kNonPositive = false, bool kNaN = true, class F>
 inline F exp_fast_f32(F x) {
   F t;
   const F y = exp_y_fast_f32(x, t);
   F result = from_bits(to_bits(y) + (shifted_int(t) << 23));
   result = select(x < splat<F>(-87.33654f), splat<F>(0), result);
   if constexpr (!kNonPositive) result = select(x > splat<F>(88.72283f), splat<F>(__builtin_inff()), result);
+  if constexpr (!kNaN) return result;
   return select(x == x, result, x);  // NaN
 }
 
-// k ln 2 + log(1 + f) + d, log(1 + f) = f - (f^2 / 2 - s (f^2 / 2 + z R(z))),
-// s = f / (2 + f), z = s^2 (fdlibm's e_log.c form, one rounding per step;
-// s only scales a term below 5 % of the result). R(z) = (2 atanh(s) - 2s) /
-// (s z): degree 2 on z <= 0.0295 (|s| <= 0.1716, f in [sqrt(1/2) - 1,
-// sqrt(2) - 1]), |error| < 2^-22.3, 2^-28 of the result.
-template <class F>
-inline F log_combine_fast_f32(F k, F f, F d) {
-  const F hfsq = splat<F>(0.5) * f * f;
-  const F s = f / (splat<F>(2) + f);
-  const F z = s * s;
-  static constexpr float c[] = {0.2958215894676855f, 0.3998873183116415f, 0.6666668515877068f};
-  const F small = fmadd(s, fmadd(z, horner_fma(z, c), hfsq), fmadd(k, splat<F>(kLn2LoF), d));
-  return k * splat<F>(kLn2HiF) - ((hfsq - small) - f);  // k ln2hi exact
-}
-
-#if defined(__FMA__)
-// ---- The losses' log on the FMA levels: table-driven, no division.
+// ---- The losses' log: table-driven, no division.
 // u = 2^k z with z in [0.6992, 1.3984) (bits(u) - bits(0.6992) split into
 // exponent k and mantissa), i = the top 4 mantissa bits of that difference,
 // r = z / c_i - 1 = fmadd(z, invc_i, -1) (one rounding, relative to r), and
@@ -597,11 +580,12 @@ inline F log_combine_fast_f32(F k, F f, F d) {
 // r - r^2 / 2 + r^3 P(r), P of degree 1 fitted on |r| <= 0.03 (error
 // < 2^-25 relative to log1p(r)). Measured over every float32:
 // log < 1.4 ulp, log1p < 1.9 ulp (tests/test_vector_math.py asserts 2).
-// About half the operations of the division form and no division: the
-// lookup is a permute (vpermps), no gather and no memory access per lane;
-// the scalar tail indexes the same table, so lanes and tails give the same
-// bits. Baseline (no FMA: r would round at 2^-24 absolute) keeps the
-// division form below. Table: invc_i, logc_i for i = 0..15 (mpmath, 40 digits).
+// About half the operations of fdlibm's division form and no division: the
+// lookup is a permute (vpermps), no gather and no memory access per lane
+// (baseline: one scalar load per lane); the scalar tail indexes the same
+// table, so lanes and tails give the same bits. r needs the fused
+// multiply-add (unfused it would round at 2^-24 absolute): baseline's is
+// emulated exactly. Table: invc_i, logc_i for i = 0..15 (mpmath, 40 digits).
 constexpr float kLogTableInvC[16] = {1.3991581f, 1.3400596f, 1.2865453f, 1.236972f,  1.1908499f, 1.1475949f,
                                      1.1077672f, 1.0713822f, 1.0363605f, 1.0f,       0.94808525f, 0.8952928f,
                                      0.8477693f, 0.8048529f, 0.7666198f, 0.7313842f};
@@ -624,11 +608,15 @@ inline float lookup16(const float (&table)[16], uint32_t i) { return table[i & 1
 inline VecF lookup16(const float (&table)[16], VecU32 i) {
 #if defined(__AVX512F__)
   return _mm512_permutexvar_ps(reinterpret_cast<__m512i>(i), load<VecF>(table));
-#else
+#elif defined(__AVX2__)
   const __m256i idx = reinterpret_cast<__m256i>(i);
   const __m256 lo = _mm256_permutevar8x32_ps(load<VecF>(table), idx);
   const __m256 hi = _mm256_permutevar8x32_ps(load<VecF>(table + 8), idx);
   return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));  // bit 3 -> sign
+#else
+  VecF r;  // SSE2 has no variable permute: one load per lane
+  for (int j = 0; j < kLanes<float>; ++j) r[j] = table[i[j] & 15u];
+  return r;
 #endif
 }
 
@@ -637,11 +625,11 @@ inline VecF lookup16(const float (&table)[16], VecU32 i) {
 // normal after the exact scaling) and k is v's exponent: the scale lives in
 // the offset and the table (invc 2^-23 times z 2^23 is the same product),
 // and v = +-0 gives k = -149 (the result is below -103, not -inf).
-template <bool kScaled, class F>
+template <bool kScaled, bool kNegZero = kScaled, class F>
 inline void log_table_reduce_f32(F u, F& k, F& r, F& invc, F& logc) {
   using U = typename BitsOf<F>::type;
   U ix = to_bits(u);
-  if constexpr (kScaled) ix = ix & usplat32<F>(0x7fffffffu);  // -0 as +0
+  if constexpr (kNegZero) ix = ix & usplat32<F>(0x7fffffffu);  // -0 as +0 (kNegZero false: u is never -0)
   const U tmp = ix - usplat32<F>(kLogTableOffset + (kScaled ? 23u << 23 : 0u));
   const U i = tmp >> 19;
   k = int_to_float(sra(tmp, 23));
@@ -663,16 +651,14 @@ inline F log_table_combine_f32(F k, F r, F logc, F d) {
   if constexpr (kHasD) return hi + (r + fmadd(r * r, q, d));
   return hi + fmadd(r * r, q, r);
 }
-#endif
 
-// log(x) for the losses, denormals included: < 1 ulp on baseline, the table
-// form (< 2 ulp) on the FMA levels. log(+-0) = -inf, x < 0 -> NaN,
+// log(x) for the losses, denormals included: the table form, < 2 ulp.
+// log(+-0) = -inf, x < 0 -> NaN,
 // +inf -> +inf. kUnit: the caller knows x is in [0, 1] and clamps the result
 // at -100 (BCE's checked input; values outside [0, 1] and NaN give
 // unspecified results): log(+-0) is -inf or below -103.
 template <bool kUnit = false, class F>
 inline F log_fast_f32(F x) {
-#if defined(__FMA__)
   F k, r, invc, logc;
   if constexpr (kUnit) {
     log_table_reduce_f32<true>(x * splat<F>(8388608.0f), k, r, invc, logc);  // 2^23 x: exact
@@ -682,21 +668,12 @@ inline F log_fast_f32(F x) {
   log_table_reduce_f32<false>(select(tiny, x * splat<F>(8388608.0f), x), k, r, invc, logc);
   k = k - select(tiny, splat<F>(23), splat<F>(0));
   const F result = log_table_combine_f32<false>(k, r, logc, r);
-#else
-  const auto tiny = x < splat<F>(1.17549435e-38f);  // FLT_MIN: scale denormals by 2^23
-  const F xs = select(tiny, x * splat<F>(8388608.0f), x);
-  F k, m;
-  frexp_sqrt2_f32(xs, k, m);
-  k = k - select(tiny, splat<F>(23), splat<F>(0));
-  const F result = log_combine_fast_f32(k, m - splat<F>(1), splat<F>(0));
-  if constexpr (kUnit) return select(x == splat<F>(0), splat<F>(-__builtin_inff()), result);
-#endif
   return log_specials_f32(x, result, 0.0f);
 }
 
 // log1p(x) for the losses: log(u) + c / u with u = 1 + x rounded and c the
-// rounding (Fast2Sum, larger first): < 1 ulp on baseline, < 2 ulp on the
-// FMA levels; tiny x exact, -0 kept, -1 -> -inf, x < -1 -> NaN,
+// rounding (Fast2Sum, larger first): < 2 ulp; tiny x exact, -0 kept,
+// -1 -> -inf, x < -1 -> NaN,
 // +inf -> +inf. kUnit: the caller knows x is in [-1, 0] and clamps the
 // result at -100 (BCE's log1p(-x)): log1p(-1) is -inf or below -103, and
 // the sign of a zero result is unspecified.
@@ -705,14 +682,14 @@ inline F log1p_fast_f32(F x) {
   const F one = splat<F>(1);
   const F u = one + x;
   const F c = kUnit ? x - (u - one) : select(x > one, one - (u - x), x - (u - one));
-#if defined(__FMA__)
   F k, r, invc, logc, ck;
   if constexpr (kUnit) {
     // u = 1 + x in [0, 1], scaled by 2^23 (u = 0 -> k = -149); c is 0
     // unless u >= 1/2 (Sterbenz), so 2^-k is 1 or 2 where it matters, and
     // the 2^23 goes into c (invc is the scaled table's).
-    log_table_reduce_f32<true>(u * splat<F>(8388608.0f), k, r, invc, logc);
-    ck = c * select(k < splat<F>(0), splat<F>(16777216.0f), splat<F>(8388608.0f));
+    // 2^-k 2^23 = (1 - k) 2^23 for k in {-1, 0} (exact; c = 0 elsewhere).
+    log_table_reduce_f32<true, false>(u * splat<F>(8388608.0f), k, r, invc, logc);
+    ck = c * fmadd(k, splat<F>(-8388608.0f), splat<F>(8388608.0f));
   } else {
     log_table_reduce_f32<false>(u, k, r, invc, logc);  // u >= 2^-24 or 0 (then c = 0)
     const F kc = select(k > splat<F>(100), splat<F>(100), k);  // 2^-k below 2^-100: d is nothing
@@ -722,15 +699,6 @@ inline F log1p_fast_f32(F x) {
   r = fmadd(ck, invc, r);
   const F result = log_table_combine_f32<false>(k, r, logc, r);
   if constexpr (kUnit) return result;
-#else
-  F k, m;
-  frexp_sqrt2_f32(u, k, m);
-  const F result = log_combine_fast_f32(k, m - one, c / u);  // c = 0 where u is tiny
-  if constexpr (kUnit) {
-    const F r = select(u == splat<F>(0), splat<F>(-__builtin_inff()), result);
-    return select(x == splat<F>(0), x, r);
-  }
-#endif
   return select(x == splat<F>(0), x, log_specials_f32(x, result, -1.0f));  // keeps -0
 }
 
@@ -742,7 +710,9 @@ inline F log1p_fast_f32(F x) {
 template <bool kSoftplus, int kSigmoid, class F>
 inline void logistic_fast_f32(F x, F& softplus, F& sigmoid) {
   const F zero = splat<F>(0), one = splat<F>(1);
-  const F e = exp_fast_f32<true>(-abs(x));
+  // -|x| by setting the sign bit (one operation); the sigmoid needs e NaN
+  // for NaN x, the softplus alone does not (max(x, 0) keeps the NaN).
+  const F e = exp_fast_f32<true, kSigmoid != 0>(from_bits(to_bits(x) | usplat32<F>(0x80000000u)));
   if constexpr (kSoftplus) {
     const F s = e / (splat<F>(2) + e);
     const F z = s * s;
@@ -750,7 +720,7 @@ inline void logistic_fast_f32(F x, F& softplus, F& sigmoid) {
                                   0.6666664023693445f};
     const F hfsq = splat<F>(0.5) * e * e;
     const F log1p_e = e - fmadd(-s, fmadd(z, horner_fma(z, c), hfsq), hfsq);
-    softplus = select(x < zero, zero, x) + log1p_e;  // NaN kept
+    softplus = max_or_second(zero, x) + log1p_e;  // NaN kept: (0 > x ? 0 : x)
   }
   if constexpr (kSigmoid != 0) {
     // (x >= 0 ? 1 : e) / (1 + e) (sigmoid(-x): the other numerator) with
@@ -862,8 +832,8 @@ inline V tanh(V x) {
 
 // ---- The losses' variants: float32 from the *_fast_f32 functions above
 // (their comments give the bounds; tests/test_vector_math.py asserts them),
-// float64 the functions above, unchanged. Lanes and tails give the same
-// bits; float32 differs between baseline and avx2/avx512 (fmadd).
+// float64 the functions above, unchanged. Lanes, tails and every level give
+// the same bits.
 
 // exp(x); float32 flushes results below FLT_MIN (x < -87.34) to 0.
 template <class V>
@@ -872,7 +842,7 @@ inline V loss_exp(V x) {
   else return exp(x);
 }
 
-// log(x): float32 < 2 ulp (< 1 on baseline). kUnit: x is in [0, 1] and the
+// log(x): float32 < 2 ulp. kUnit: x is in [0, 1] and the
 // caller clamps at -100 (or does not use the result): log(+-0) is -inf or
 // below -103; NaN, +inf and x < 0 give unspecified values.
 template <bool kUnit = false, class V>
@@ -881,7 +851,7 @@ inline V loss_log(V x) {
   else return log(x);
 }
 
-// log1p(x): float32 < 2 ulp (< 1 on baseline). kUnit: x is in [-1, 0] and
+// log1p(x): float32 < 2 ulp. kUnit: x is in [-1, 0] and
 // the caller clamps at -100 (or does not use the result): log1p(-1) is -inf
 // or below -103, a zero result's sign is unspecified; NaN, +inf and x
 // outside give unspecified values.
