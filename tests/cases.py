@@ -645,6 +645,7 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight"),
                           ({"weight": (1, 4)}, "weight")),
             kind="classification",
+            fma_math=True,
             shapes=((5,), (7, 5), (1, 1), (4, 6, 3, 2), (2, 3, 37), (3, 2000), (2, 4, 0), (0, 3)),
         ),
         Case(
@@ -662,6 +663,7 @@ CASES = {
             (Arg("input", _logits_rows), Arg("target", _unit_target), Arg("weight", _positive_weight, "last", True)),
             shape_errors=(({"target": (3, 5)}, "target"), ({"target": (4,)}, "target"), ({"weight": (3,)}, "weight")),
             kind="classification",
+            fma_math=True,
             shapes=((5,), (7, 5), (1, 1), (2, 3, 37), (3, 2000), (0, 3)),
         ),
         Case(
@@ -741,12 +743,14 @@ CASES = {
              ({"gamma": -0.5}, ValueError, "gamma")),
             grad_scales=_focal_grad,
             shape_errors=(({"target": (4,)}, "target"), ({"target": (1, 4)}, "target")),
+            fma_math=True,
             oracle="torchvision",
         ),
         Case(
             "log_cosh_loss",
             (Arg("input", _real), Arg("target", _real, "target")),
             shape_errors=(({"target": (5,)}, "target"),),
+            fma_math=True,
             oracle="optax",
         ),
         Case(
@@ -769,6 +773,7 @@ CASES = {
             reductions=("none", "mean", "sum", "batchmean"),
             value_scale=_jsd_value, grad_scales=_jsd_grad,
             shape_errors=(({"target": (5,)}, "target"),),
+            fma_math=True,
             oracle="Liger-Kernel",
         ),
         Case(
@@ -783,6 +788,7 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight")),
             value_scale=_softmax_row_value,
             kind="classification",
+            fma_math=True,
             oracle="optax",
         ),
         Case(
@@ -798,6 +804,7 @@ CASES = {
             shape_errors=(({"target": (4,)}, "target"), ({"target": (3, 1)}, "target"), ({"weight": (3,)}, "weight")),
             value_scale=_softmax_row_value,
             kind="classification",
+            fma_math=True,
             oracle="Keras",
         ),
         Case(
