@@ -511,18 +511,8 @@ struct NllLoss : RowLossBase {
   static void run_rows(const rowwise::RunView<T>& v, const int64_t* y, const double* wy, const double* scale,
                        const uint8_t* status, double* values) {
     const int64_t n = v.count, C = v.classes;
-    if constexpr (kValue) {
-      // The gathered elements, prefetched kAhead rows ahead (their addresses
-      // are known from the targets): a strided (N, C, H, W) gather walks C
-      // planes at once, more streams than the hardware prefetcher follows.
-      constexpr int64_t kAhead = 96;
-      int64_t k = 0;
-      for (; k + kAhead < n; ++k) {
-        __builtin_prefetch(v.x + (k + kAhead) * v.xr + y[k + kAhead] * v.xc);
-        values[k] = -(wy[k] * static_cast<double>(v.x[k * v.xr + y[k] * v.xc]));
-      }
-      for (; k < n; ++k) values[k] = -(wy[k] * static_cast<double>(v.x[k * v.xr + y[k] * v.xc]));
-    }
+    if constexpr (kValue)
+      for (int64_t k = 0; k < n; ++k) values[k] = -(wy[k] * static_cast<double>(v.x[k * v.xr + y[k] * v.xc]));
     if constexpr (kGrad) {
       if (v.gc == 1 || v.gr != 1) {
         for (int64_t k = 0; k < n; ++k) {
