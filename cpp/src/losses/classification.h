@@ -157,7 +157,7 @@ struct CrossEntropy : RowLossBase {
       auto exp_at = [&](int64_t i, auto* out) {
         using W_ = std::remove_pointer_t<decltype(out)>;
         const W_ d = load<W_>(xb + i) - (W_)splat<W_>(M);
-        const W_ e = exp(d);
+        const W_ e = loss_exp(d);
         if constexpr (kGrad) store(gb + i, e);
         out[0] = e;
         return d;
@@ -283,7 +283,7 @@ struct CrossEntropy : RowLossBase {
     double W = weighted ? 0 : static_cast<double>(C);
     for (int64_t c = 0; c < C; ++c) {
       const V d = xin(c) - M;
-      const V e = exp(d);
+      const V e = loss_exp(d);
       if constexpr (kGrad) store(v.g + c * v.gc, e);
       S += e;
       const T w = weighted ? v.w[c] : T(1);
@@ -416,7 +416,7 @@ struct SoftmaxFocal : RowLossBase {
       double s[1];
       slot_sums<1, T>(n, [&](int64_t i, auto* out) {
         using W_ = std::remove_pointer_t<decltype(out)>;
-        const W_ e = exp(load<W_>(xb + i) - splat<W_>(M));
+        const W_ e = loss_exp(load<W_>(xb + i) - splat<W_>(M));
         if constexpr (kGrad) store(gb + i, e);
         out[0] = e;
       }, s);
@@ -534,6 +534,8 @@ struct NllLoss : RowLossBase {
 // multilabel_soft_margin_loss(x, t): l = (1/C) sum_c w_c (t_c softplus(-x_c)
 // + (1 - t_c) softplus(x_c)) (torch's -(t log_sigmoid(x) + (1 - t)
 // log_sigmoid(-x)), stable for any x); dl/dx_c = w_c (sigmoid(x_c) - t_c) / C.
+// One pass: softplus(-|x|) and sigmoid(-|x|) from one e^-|x| (loss_logistic),
+// sigmoid(x) = 1 - sigmoid(-|x|) for x >= 0.
 struct MultilabelSoftMargin : RowLossBase {
   static constexpr RowTarget kTarget = RowTarget::Float;
   template <class T>
@@ -544,33 +546,38 @@ struct MultilabelSoftMargin : RowLossBase {
   static double row(const RowView<T>& v, const P&, const RowScalars& rs, RowError*) {
     const int64_t C = v.classes;
     const bool weighted = v.w != nullptr;
+    const T scale = static_cast<T>(rs.scale / static_cast<double>(C));
     double sum = 0;
-    if constexpr (kValue) {
-      for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
-        const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
-        const T *xb = v.x + c0, *tb = v.t + c0, *wb = weighted ? v.w + c0 : nullptr;
-        double s[1];
-        slot_sums<1, T>(n, [&](int64_t i, auto* out) {
-          using W_ = std::remove_pointer_t<decltype(out)>;
-          const W_ x = load<W_>(xb + i), t = load<W_>(tb + i);
+    for (int64_t c0 = 0; c0 < C; c0 += kClassBlock) {
+      const int64_t n = C - c0 < kClassBlock ? C - c0 : kClassBlock;
+      const T *xb = v.x + c0, *tb = v.t + c0, *wb = weighted ? v.w + c0 : nullptr;
+      T* gb = kGrad ? v.g + c0 : nullptr;
+      double s[1];
+      slot_sums<1, T>(n, [&](int64_t i, auto* out) {
+        using W_ = std::remove_pointer_t<decltype(out)>;
+        const W_ x = load<W_>(xb + i), t = load<W_>(tb + i);
+        const W_ zero = splat<W_>(0);
+        W_ soft{}, small{};
+        loss_logistic<kValue, kGrad ? 1 : 0>(-abs(x), soft, small);  // softplus(-|x|), sigmoid(-|x|)
+        const W_ w = weighted ? load<W_>(wb + i) : splat<W_>(1);
+        if constexpr (kGrad) {
+          const W_ sig = select(x >= zero, splat<W_>(1) - small, small);  // sigmoid(x); NaN: small is NaN
+          W_ g = (sig - t) * splat<W_>(scale);
+          if (weighted) g = g * w;
+          store(gb + i, g);
+        }
+        if constexpr (kValue) {
           // t softplus(-x) + (1 - t) softplus(x) = softplus(-|x|) + (x > 0 ? (1 - t) x : -t x):
-          // one exp and one log1p, and torch's infinities (x = +inf, t = 1/2: inf; t = 1: NaN).
-          const W_ linear = select(x > splat<W_>(0), (splat<W_>(1) - t) * x, -t * x);
-          W_ l = softplus(-abs(x)) + linear;
-          if (weighted) l = l * load<W_>(wb + i);
+          // torch's infinities (x = +inf, t = 1/2: inf; t = 1: NaN).
+          const W_ linear = select(x > zero, (splat<W_>(1) - t) * x, -t * x);
+          W_ l = soft + linear;
+          if (weighted) l = l * w;
           out[0] = l;
-        }, s);
-        sum += s[0];
-      }
-    }
-    if constexpr (kGrad) {
-      const T scale = static_cast<T>(rs.scale / static_cast<double>(C));
-      for_each_lane<T>(C, [&](int64_t i, auto tag) {
-        using W_ = decltype(tag);
-        W_ g = (sigmoid(load<W_>(v.x + i)) - load<W_>(v.t + i)) * splat<W_>(scale);
-        if (weighted) g = g * load<W_>(v.w + i);
-        store(v.g + i, g);
-      });
+        } else {
+          out[0] = zero;
+        }
+      }, s);
+      sum += s[0];
     }
     return sum / static_cast<double>(C);
   }

@@ -210,8 +210,8 @@ struct SigmoidFocal : Elementwise {
   static void eval(const V* in, const P& p, V& value, V* grad) {
     const V x = in[0], t = in[1];
     const V zero = splat<V>(0), one = splat<V>(1);
-    V soft, small;
-    softplus_and_sigmoid(-abs(x), soft, small);  // softplus(-|x|), sigmoid(-|x|) <= 1/2
+    V soft{}, small{};
+    loss_logistic<true, 1>(-abs(x), soft, small);  // softplus(-|x|), sigmoid(-|x|) <= 1/2 (one exp)
     const V large = one - small;
     const auto positive = x >= zero;
     const V s = select(positive, large, small), s_neg = select(positive, small, large);  // p, 1 - p
@@ -223,7 +223,7 @@ struct SigmoidFocal : Elementwise {
       qg = q;
       for (int k = 1; k < p.power; ++k) qg = qg * q;
     } else if (p.power < 0) {
-      qg = select(q == zero, zero, exp(splat<V>(p.gamma) * log(q)));
+      qg = select(q == zero, zero, loss_exp(splat<V>(p.gamma) * loss_log(q)));
     }
     const V at = p.weighted ? splat<V>(p.alpha) * t + splat<V>(p.one_minus_alpha) * (one - t) : one;
     if constexpr (kValue) value = at * (ce * qg);
@@ -262,14 +262,14 @@ struct JensenShannon : Elementwise {
   static void eval(const V* in, const P& p, V& value, V* grad) {
     const V x = in[0];
     const V zero = splat<V>(0);
-    const V prob = p.log_target ? exp(in[1]) : in[1];
-    const V log_prob = p.log_target ? in[1] : log(in[1]);
+    const V prob = p.log_target ? loss_exp(in[1]) : in[1];
+    const V log_prob = p.log_target ? in[1] : loss_log(in[1]);
     if (p.kind == 1) {
       if constexpr (kValue) value = select(prob == zero, zero, prob * (log_prob - x));
       if constexpr (kGrad) grad[0] = -prob;
       return;
     }
-    const V q = exp(x);
+    const V q = loss_exp(x);
     if (p.kind == 2) {
       const V term = select(q == zero, zero, q * (x - log_prob));
       if constexpr (kValue) value = term;
@@ -278,7 +278,7 @@ struct JensenShannon : Elementwise {
     }
     const V beta_p = splat<V>(p.beta) * prob;
     const V rest_q = splat<V>(p.one_minus_beta) * q;
-    const V log_m = log(beta_p + rest_q);
+    const V log_m = loss_log(beta_p + rest_q);
     const V term_q = select(q == zero, zero, rest_q * (x - log_m));
     if constexpr (kValue) value = select(prob == zero, zero, beta_p * (log_prob - log_m)) + term_q;
     if constexpr (kGrad) grad[0] = term_q;
