@@ -12,7 +12,7 @@
 # directory is $FASTLOSS_FUZZ_BUILD (kept, so rebuilds are incremental) or a
 # temporary one. New corpus entries and crash inputs are written there, never
 # into the repository: copy a crash into fuzz/regressions/ to keep it
-# (fuzz/known-crashes/ holds inputs of open bugs, not replayed). A change to
+# A change to
 # how c_abi_fuzz.cpp decodes its bytes changes what old inputs mean: replay
 # the regressions after one, and keep a ctypes test per finding.
 set -euo pipefail

@@ -60,3 +60,43 @@ def test_ctc_with_more_classes_than_int64_elements(rlib):
 
     paths = sum(collapse(seq) == [1, 2] for seq in itertools.product(range(3), repeat=5))
     np.testing.assert_allclose(huge, -np.log(paths) - 5 * np.log(0.25), rtol=1e-12)
+
+
+@pytest.mark.parametrize("want_grad", [False, True])
+def test_ctc_without_time_steps_checks_the_other_strides(rlib, want_grad):
+    """Found by fuzz/run.sh (UBSan in ctc_driver.cpp): with max_time = 0 the
+    log-probs reach nothing, so the stride rule skipped them, but the driver
+    still forms each sample's address, n * stride * size, which overflows
+    int64 for a stride of 2^61. Now an empty axis counts as extent 1: the
+    batch stride is checked and refused, naming the array; a sane one runs
+    (every sample empty: loss -log 1 = 0)."""
+    log_probs, grad = np.zeros(1), np.full(1, 7.0)
+
+    def call_with(stride):
+        call = CtcCall()
+        rlib.fastloss_ctc_call_init(ctypes.byref(call))
+        call.max_time, call.batch, call.classes = 0, 2, 3
+        call.log_probs = log_probs.ctypes.data
+        call.log_probs_strides[:] = [1, stride, 1]
+        if want_grad:
+            call.grad = grad.ctypes.data
+            call.grad_strides[:] = [1, 1, 1]
+        call.input_lengths, call.target_lengths = lengths.ctypes.data, lengths.ctypes.data
+        call.targets, call.target_count, call.padded_length = lengths.ctypes.data, 0, 0
+        call.reduction = 2  # sum
+        value = ctypes.c_double(-7.0)
+        status = rlib.fastloss_ctc_loss(1, ctypes.byref(call), workspace.ctypes.data, size.value,
+                                        ctypes.byref(value))
+        return status, value.value
+
+    lengths = np.zeros(2, np.int64)
+    size = ctypes.c_size_t()
+    assert rlib.fastloss_ctc_workspace_size(0, 2, 0, int(want_grad), 1, ctypes.byref(size)) == OK
+    workspace = np.zeros(max(size.value, 1), np.uint8)
+    status, _ = call_with(2**61)
+    assert status != OK
+    assert "log_probs_strides" in rlib.fastloss_last_error().decode()
+    status, value = call_with(0)
+    assert status == OK, rlib.fastloss_last_error()
+    assert value == 0.0
+    assert grad[0] == 7.0  # the gradient has no elements: nothing written

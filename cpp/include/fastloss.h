@@ -17,7 +17,9 @@
  * read ones. What it can see it checks: every array's reach, the sum over its
  * axes of |stride| x (extent - 1) elements on either side of data, plus one
  * element, must fit int64 in bytes and not wrap around the address space
- * (else FASTLOSS_ERROR_INVALID_ARGUMENT naming the array). Results are
+ * (else FASTLOSS_ERROR_INVALID_ARGUMENT naming the array); an empty axis
+ * counts as extent 1 (an empty array's other strides are checked too, since
+ * addresses of its rows are formed). Results are
  * bitwise identical for any thread count.
  *
  * Losses are identified by id: fastloss_loss_id("mse_loss"), or iterate

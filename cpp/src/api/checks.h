@@ -23,14 +23,17 @@ void check_class_indices(const RowwiseCall& c, bool rows_of_indices, int64_t ign
 // `elem`-byte elements spans sum_d |strides[d]| * (extents[d] - 1) elements
 // on either side of data; that sum (plus one element) must not overflow
 // int64 in bytes, and data minus the negative part and plus the positive part
-// must not wrap around the address space. An empty extent reaches nothing
-// (true); negative extents are other checks' business (true).
+// must not wrap around the address space. An empty axis counts as extent 1:
+// an empty array reads nothing, but the drivers still form the addresses of
+// its rows along the other axes (a row-wise call with no classes, CTC with no
+// time steps), so those strides must fit too (found by fuzz/run.sh).
+// Negative extents are other checks' business (true).
 inline bool reach_fits(const void* data, const int64_t* strides, const int64_t* extents, int n, size_t elem) {
   for (int d = 0; d < n; ++d)
-    if (extents[d] <= 0) return true;
+    if (extents[d] < 0) return true;
   int64_t below = 0, above = 0;
   for (int d = 0; d < n; ++d) {
-    if (extents[d] == 1) continue;
+    if (extents[d] <= 1) continue;
     const int64_t s = strides[d];
     if (s == INT64_MIN) return false;
     int64_t step;

@@ -210,9 +210,12 @@ void coalesce_arrays(int& ndim, int64_t* shape, StridedArray** arrays, int count
   int out = 0;
   for (int d = 0; d < nd; ++d) {
     bool merge = out > 0;
-    for (int k = 0; k < count; ++k)
-      if (merge && arrays[k]->data != nullptr && arrays[k]->strides[out - 1] != arrays[k]->strides[d] * shape[d])
+    for (int k = 0; k < count && merge; ++k) {
+      int64_t run;  // an overflowing product is no run (and no undefined behaviour)
+      if (arrays[k]->data != nullptr && (__builtin_mul_overflow(arrays[k]->strides[d], shape[d], &run) ||
+                                         arrays[k]->strides[out - 1] != run))
         merge = false;
+    }
     if (merge) {
       shape[out - 1] *= shape[d];
       for (int k = 0; k < count; ++k) arrays[k]->strides[out - 1] = arrays[k]->strides[d];
