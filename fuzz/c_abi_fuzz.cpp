@@ -31,6 +31,25 @@ namespace {
 
 constexpr int64_t kMaxElements = 1 << 12;  // per array
 constexpr int64_t kMaxBytes = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxWork = 1 << 18;      // logical elements per call
+
+// Whether a call over these extents is valid but too long to run here: no
+// negative extent, and the product (the elements or rows the kernel visits;
+// zero strides make a tiny buffer look huge) between kMaxWork and INT64_MAX.
+// Such calls are not made (a 2^40-element broadcast is correct and slow, a
+// libFuzzer timeout). Products beyond int64 are still made: the library must
+// refuse them, quickly. `empty_is_free`: an extent 0 means no work at all
+// (element-wise); else it counts as 1 (a row-wise call still visits its
+// 2^40 rows of no classes, CTC its samples with no time steps).
+bool too_much_work(const int64_t* extents, int n, bool empty_is_free) {
+  __int128 product = 1;
+  for (int d = 0; d < n; ++d) {
+    if (extents[d] < 0 || (extents[d] == 0 && empty_is_free)) return false;
+    product *= extents[d] == 0 ? 1 : extents[d];
+    if (product > std::numeric_limits<int64_t>::max()) return false;
+  }
+  return n > 0 && product > kMaxWork;
+}
 
 // a + b as the two's complement hardware does it (the fuzzer picks extremes).
 int64_t wrapping_add(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
@@ -250,6 +269,7 @@ void elementwise(Input& in) {
   call.ndim = nd < 250 ? nd % 5 : int(nd) - 250 + (nd & 1 ? 7 : -3);  // sometimes -3 .. 12
   int dims = call.ndim < 0 ? 0 : call.ndim > FASTLOSS_MAX_DIMS ? FASTLOSS_MAX_DIMS : call.ndim;
   for (int d = 0; d < dims; ++d) call.shape[d] = in.extent();
+  if (too_much_work(call.shape, dims, true)) return;
   Arena arena;
   bool too_large = false, refuse = false;
   auto set = [&](fastloss_array& a, bool present) {
@@ -310,6 +330,8 @@ void rowwise(Input& in) {
   call.outer = in.extent();
   call.classes = in.extent();
   call.inner = in.byte() % 3 ? 1 : in.extent();
+  const int64_t work[3] = {call.outer, call.classes, call.inner};
+  if (too_much_work(work, 3, false)) return;
   const int64_t cube[3] = {call.outer, call.classes, call.inner};
   const int64_t rows[3] = {call.outer, 1, call.inner};
   const int64_t classes_only[3] = {1, call.classes, 1};
@@ -394,6 +416,8 @@ void ctc(Input& in) {
   call.max_time = in.extent();
   call.batch = in.extent();
   call.classes = in.extent();
+  const int64_t work[3] = {call.max_time, call.batch, call.classes};
+  if (too_much_work(work, 3, false)) return;
   Arena arena;
   bool too_large = false, refuse = false;
   const int64_t tnc[3] = {call.max_time, call.batch, call.classes};

@@ -1324,6 +1324,8 @@ def test_linear_cross_entropy_errors(llib):
     ws = np.zeros(64, np.uint8)
     assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(call), ws.ctypes.data, 64, None) == INVALID
     assert b"workspace" in llib.fastloss_last_error()
+    assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(call), None, 1 << 30, None) == INVALID
+    assert b"workspace: NULL" in llib.fastloss_last_error()
     call.struct_size = 8
     assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(call), ws.ctypes.data, 64, None) == INVALID
     assert b"struct_size" in llib.fastloss_last_error()
@@ -1407,6 +1409,31 @@ def test_strides_beyond_the_address_range_are_refused(llib, stride):
         assert llib.fastloss_linear_cross_entropy(1, ctypes.byref(lcall), ws.ctypes.data, ws.size, None) == INVALID
         assert f"{name}.strides".encode() in llib.fastloss_last_error()
         assert np.all(gx == 0)
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (0, 4, 5)])
+def test_an_empty_arrays_other_strides_are_checked_too(llib, shape):
+    """The stride rule counts an empty axis as extent 1 at every entry point
+    (the row-wise and CTC drivers form the addresses of an empty array's
+    rows): an element-wise call over an empty shape with a stride beyond the
+    address range on another axis is refused too, and runs with sane ones."""
+    x = np.zeros(1)
+    mse = llib.fastloss_loss_id(b"mse_loss")
+    call = Call()
+    llib.fastloss_call_init(ctypes.byref(call))
+    call.ndim = len(shape)
+    for d, n in enumerate(shape):
+        call.shape[d] = n
+    for k in range(2):
+        call.inputs[k].data = x.ctypes.data
+    huge_axis = 1 if shape[0] == 0 else 0
+    call.inputs[0].strides[huge_axis] = -(2**63)
+    value = ctypes.c_double()
+    assert llib.fastloss_reduce(mse, 1, 1, ctypes.byref(call), ctypes.byref(value)) == INVALID
+    assert b"inputs[0].strides" in llib.fastloss_last_error()
+    call.inputs[0].strides[huge_axis] = 0
+    assert llib.fastloss_reduce(mse, 1, 2, ctypes.byref(call), ctypes.byref(value)) == OK
+    assert value.value == 0.0  # 'sum' of nothing
 
 
 def test_large_in_range_strides_still_run(llib):

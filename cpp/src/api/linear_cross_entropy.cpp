@@ -362,7 +362,8 @@ double linear_cross_entropy(DType dtype, const LinearCrossEntropyCall& c, void* 
   if (!p.builtin && (p.chunk > INT_MAX || V > INT_MAX || F > INT_MAX))
     invalid("rows per chunk, V, features: a caller's GEMM takes int sizes (at most " + str(INT_MAX) + ")");
   const size_t need = p.builtin ? p.fixed + detail::gemm_panel_bytes(dtype) : p.fixed;
-  if (workspace == nullptr || workspace_bytes < need)
+  if (workspace == nullptr) invalid("workspace: NULL (linear_cross_entropy_workspace_size gives its size)");
+  if (workspace_bytes < need)
     invalid("workspace: " + str(static_cast<int64_t>(workspace_bytes)) + " bytes, the call needs at least " +
             str(static_cast<int64_t>(need)) + " (linear_cross_entropy_workspace_size)");
   // The targets (and the 'mean' denominator: the summed class weight of the counted rows, or their count).

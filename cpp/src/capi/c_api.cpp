@@ -176,8 +176,6 @@ fastloss_status check_elementwise_reach(int dtype, const fastloss_elementwise_ca
   const size_t elem = elem_size(dtype);
   auto one = [&](const fastloss_array& a, const std::string& name) -> fastloss_status {
     if (a.data == nullptr) return FASTLOSS_OK;
-    for (int d = 0; d < c.ndim; ++d)
-      if (c.shape[d] <= 0) return FASTLOSS_OK;
     if (!fastloss::detail::reach_fits(a.data, a.strides, c.shape, c.ndim, elem))
       return fail(FASTLOSS_ERROR_INVALID_ARGUMENT, fastloss::detail::reach_message(name + ".strides"));
     return FASTLOSS_OK;
