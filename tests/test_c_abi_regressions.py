@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
-from test_c_abi import LIBRARY, OK, CtcCall, lib, rlib  # noqa: F401 (lib: rlib's fixture)
+from test_c_abi import LIBRARY, OK, CtcCall, RowCall, lib, rlib  # noqa: F401 (lib: rlib's fixture)
 
 pytestmark = pytest.mark.skipif(not LIBRARY, reason="FASTLOSS_C_LIBRARY (a built libfastloss.so) is not set")
 
@@ -100,3 +100,25 @@ def test_ctc_without_time_steps_checks_the_other_strides(rlib, want_grad):
     assert status == OK, rlib.fastloss_last_error()
     assert value == 0.0
     assert grad[0] == 7.0  # the gradient has no elements: nothing written
+
+
+def test_a_target_for_a_loss_that_takes_none_is_refused(rlib):
+    """Found by fuzz/run.sh (ASan SEGV in embedding.h): a target array passed
+    to triplet_margin_loss (which takes none) was read by the kernel, with
+    strides the reach check had no shape for. Now the call is refused naming
+    target, as a class weight for a loss without one already was."""
+    x = np.random.default_rng(3).standard_normal((4, 5))
+    t = np.ones(1)
+    loss_id = rlib.fastloss_rowwise_loss_id(b"triplet_margin_loss")
+    call = RowCall()
+    assert rlib.fastloss_rowwise_call_init(loss_id, ctypes.byref(call)) == OK
+    call.outer, call.classes, call.inner = 4, 5, 1
+    for k in range(3):
+        call.inputs[k].data = x.ctypes.data
+        call.inputs[k].strides[0], call.inputs[k].strides[1] = 5, 1
+    value = ctypes.c_double()
+    assert rlib.fastloss_rowwise(loss_id, 1, ctypes.byref(call), ctypes.byref(value)) == OK
+    call.target.data = t.ctypes.data
+    call.target.strides[0] = 2**40  # within the address range's rule for a (4, 1, 1) target, far outside t
+    assert rlib.fastloss_rowwise(loss_id, 1, ctypes.byref(call), ctypes.byref(value)) != OK
+    assert b"target" in rlib.fastloss_last_error()

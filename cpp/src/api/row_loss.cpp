@@ -211,6 +211,9 @@ double row_loss(RowLoss loss, DType dtype, const RowwiseCall& call) {
   }
   if (c.weight.data != nullptr && !reads_class_weight(loss))
     invalid("weight: " + std::string(info.name) + " takes no class weight");
+  // (the triplet kernels would read a target they have no shape for; found by fuzz/run.sh)
+  if (c.target.data != nullptr && info.target == RowTarget::None)
+    invalid("target: " + std::string(info.name) + " takes no target");
   if (has_rows && c.target.data != nullptr) {
     const bool rows_of_indices = info.target == RowTarget::IndexRows;
     const bool indices = info.target == RowTarget::Index || (info.target == RowTarget::IndexOrFloat && !float_target);
