@@ -171,7 +171,9 @@ struct BlockState {
 // The loss of one vector or scalar position, with weight, grad_output and the
 // gradient scale applied; stores what the mode writes, returns the weighted
 // value and (through w_out) the weight.
-template <class Loss, int kMode, class V, class T, class P>
+// kOnes: weight and grad_output are absent (1): not read, not multiplied by
+// (x * 1 is x: the same bits).
+template <class Loss, int kMode, bool kOnes, class V, class T, class P>
 inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
   constexpr bool kValue = (kMode & (kValueNone | kValueSum)) != 0;
   constexpr bool kWantGrad = (kMode & kGrad) != 0;
@@ -182,6 +184,13 @@ inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
   V value{};
   V grad[kGrads];
   Loss::template eval<kValue, kWantGrad>(in, p, value, grad);
+  if constexpr (kOnes) {
+    w_out = splat<V>(T(1));
+    if constexpr ((kMode & kValueNone) != 0) store(ptr[kLossOut] + i, value);
+    if constexpr (kWantGrad)
+      for (int k = 0; k < Loss::kGrads; ++k) store(ptr[kGrad0 + k] + i, grad[k] * scale);
+    return value;
+  }
   const V w = load<V>(ptr[kWeight] + i);
   w_out = w;
   if constexpr (kValue) value = value * w;
@@ -195,9 +204,14 @@ inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
 
 // Runs Loss over n elements of unit-stride slot pointers; the first element
 // sits at a multiple of kSumSlots from the block start, and n is a multiple
-// of kSumSlots except for the array's last elements.
-template <class Loss, int kMode, class T, class P>
-inline void run_contiguous(T* const* ptr, int64_t n, const P& p, T scale, BlockState<Loss, T>& state) {
+// of kSumSlots except for the array's last elements. The elements go in
+// chunks of kChunk; after each, slot s's pointer moves on by advance[s]
+// (kChunk for an operand read or written in place, 0 for a chunk buffer
+// filled with a constant); advance may be null when n <= kChunk. One call
+// per in-row segment keeps the sums in registers across its chunks.
+template <class Loss, int kMode, bool kOnes, class T, class P>
+inline void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, const P& p, T scale,
+                           BlockState<Loss, T>& state) {
   using V = typename VecOf<T>::type;
   constexpr int L = kLanes<T>;
   constexpr int kVectorsPerStep = kSumSlots / L;
@@ -209,31 +223,41 @@ inline void run_contiguous(T* const* ptr, int64_t n, const P& p, T scale, BlockS
   SumSlots loss = state.loss, weight = state.weight;
   V bad[BlockState<Loss, T>::kChecks];
   for (int k = 0; k < BlockState<Loss, T>::kChecks; ++k) bad[k] = state.bad[k];
+  T* ptr[kSlots];
+  for (int s = 0; s < kSlots; ++s) ptr[s] = ptr0[s];
   int64_t i = 0;
   // One kSumSlots-element step: vector k adds into slots k*L .. k*L+L-1.
   auto slots_step = [&](int64_t at) {
 #pragma GCC unroll 16
     for (int k = 0; k < kVectorsPerStep; ++k) {
       V w;
-      const V v = step<Loss, kMode, V>(ptr, at + k * L, p, vscale, w, bad);
+      const V v = step<Loss, kMode, kOnes, V>(ptr, at + k * L, p, vscale, w, bad);
       if constexpr (kSum) loss.add(k, v);
       if constexpr (kWeightSum) weight.add(k, w);
     }
   };
   // A whole group: each slot's kGroup terms pre-added in T, then in double.
-  for (; i + kUnroll <= n; i += kUnroll) {
+  auto group = [&](int64_t at) {
     V v[kGroup][kVectorsPerStep], w[kGroup][kVectorsPerStep];
 #pragma GCC unroll 4
     for (int u = 0; u < kGroup; ++u)
 #pragma GCC unroll 16
       for (int k = 0; k < kVectorsPerStep; ++k)
-        v[u][k] = step<Loss, kMode, V>(ptr, i + u * kSumSlots + k * L, p, vscale, w[u][k], bad);
+        v[u][k] = step<Loss, kMode, kOnes, V>(ptr, at + u * kSumSlots + k * L, p, vscale, w[u][k], bad);
 #pragma GCC unroll 16
     for (int k = 0; k < kVectorsPerStep; ++k) {
       if constexpr (kSum) loss.add(k, (v[0][k] + v[1][k]) + (v[2][k] + v[3][k]));
       if constexpr (kWeightSum) weight.add(k, (w[0][k] + w[1][k]) + (w[2][k] + w[3][k]));
     }
+  };
+  // Whole chunks (all but the last), then the last one's whole groups.
+  for (; n - i > kChunk; i += kChunk) {
+    for (int64_t g = 0; g < kChunk; g += kUnroll) group(g);
+    for (int s = 0; s < kSlots; ++s) ptr[s] += advance[s];
   }
+  n -= i;
+  i = 0;
+  for (; i + kUnroll <= n; i += kUnroll) group(i);
   // The array's last partial group: step by step, each term in double.
   for (; i + kSumSlots <= n; i += kSumSlots) slots_step(i);
   state.loss = loss;
@@ -241,7 +265,7 @@ inline void run_contiguous(T* const* ptr, int64_t n, const P& p, T scale, BlockS
   for (int k = 0; k < BlockState<Loss, T>::kChecks; ++k) state.bad[k] = bad[k];
   for (int s = 0; i < n; ++i, ++s) {
     T w;
-    const T value = step<Loss, kMode, T>(ptr, i, p, scale, w, state.bad_tail);
+    const T value = step<Loss, kMode, kOnes, T>(ptr, i, p, scale, w, state.bad_tail);
     if constexpr (kSum) state.loss.tail[s] += static_cast<double>(value);
     if constexpr (kWeightSum) state.weight.tail[s] += static_cast<double>(w);
   }
@@ -364,12 +388,28 @@ void run_block(const Operands& op, int64_t begin, int64_t end, const P& p, T sca
           ptr[s] = buf[s];
         }
       }
+      bool strided = false;
+      int64_t advance[kSlots];
+      for (int s = 0; s < kSlots; ++s) {
+        strided = strided || kind[s] == kStrided;
+        advance[s] = kind[s] == kInPlace ? kChunk : 0;
+      }
+      if (!strided) {  // the whole segment in one call
+        const bool ones = w.at<T>(kWeight) == nullptr && (!uses<Loss, kMode>(kGradOutput) || w.at<T>(kGradOutput) == nullptr);
+        if (ones)
+          run_contiguous<Loss, kMode, true, T>(ptr, advance, seg, p, scale, state);
+        else
+          run_contiguous<Loss, kMode, false, T>(ptr, advance, seg, p, scale, state);
+        w.advance(seg);
+        pos += seg;
+        continue;
+      }
       for (int64_t k = 0; k < seg; k += kChunk) {
         const int64_t m = seg - k < kChunk ? seg - k : kChunk;
         for (int s = 0; s < kSlots; ++s)
           if (kind[s] == kStrided && reads<Loss>(s))
             for (int64_t e = 0; e < m; ++e) buf[s][e] = base[s][e * stride[s]];
-        run_contiguous<Loss, kMode, T>(ptr, m, p, scale, state);
+        run_contiguous<Loss, kMode, false, T>(ptr, nullptr, m, p, scale, state);
         for (int s = 0; s < kSlots; ++s) {
           if (kind[s] == kStrided) {
             if (writes<Loss, kMode>(s))
@@ -389,7 +429,7 @@ void run_block(const Operands& op, int64_t begin, int64_t end, const P& p, T sca
         if (uses<Loss, kMode>(s) && reads<Loss>(s) && w.at<T>(s) == nullptr) fill(buf[s], T(1));
       }
       transfer<Loss, kMode, true, T>(w, n, buf);
-      run_contiguous<Loss, kMode, T>(ptr, n, p, scale, state);
+      run_contiguous<Loss, kMode, false, T>(ptr, nullptr, n, p, scale, state);
       transfer<Loss, kMode, false, T>(w, n, buf);
       w.skip(n);
       pos += n;
