@@ -25,7 +25,7 @@ struct BinaryCrossEntropy : Elementwise {
   template <class V>
   static void check(const V* in, V* bad) {
     const V zero = splat<V>(0), one = splat<V>(1);
-    bad[0] = select(in[0] >= zero && in[0] <= one, bad[0], one);
+    bad[0] = select(in_unit_interval(in[0]), bad[0], one);  // shares the log's scaling of x
     bad[1] = select(in[1] >= zero && in[1] <= one, bad[1], one);
   }
   template <bool kValue, bool kGrad, class V, class P>
@@ -48,36 +48,42 @@ struct BinaryCrossEntropy : Elementwise {
 // binary_cross_entropy_with_logits(x, t, pos_weight p):
 //   (1 - t) x - l log_sigmoid(x),  l = (p - 1) t + 1 (l = 1 without p);
 //   d/dx = (p t + 1 - t) sigmoid(x) - p t  (sigmoid(x) - t without p).
-// log_sigmoid(x) = -softplus(-x): finite for every x.
-struct BinaryCrossEntropyWithLogits : Elementwise {
+// log_sigmoid(x) = -softplus(-x): finite for every x. Two functors, with and
+// without p, so that neither's loop tests the option per vector: the
+// registered one (no p) redirects to the other when the call has a p.
+template <bool kPosWeight>
+struct BceWithLogits : Elementwise {
   static constexpr int kInputs = 3, kGrads = 1;
-  template <class T>
-  struct Params {
-    bool pos_weight;
-    explicit Params(const double* options) : pos_weight(options[0] != 0) {}
-  };
   template <bool kValue, bool kGrad, class V, class P>
-  static void eval(const V* in, const P& p, V& value, V* grad) {
-    const V x = in[0], t = in[1], pw = in[2];
+  static void eval(const V* in, const P&, V& value, V* grad) {
+    const V x = in[0], t = in[1];
     const V one = splat<V>(1);
     // softplus(-x) and sigmoid(x) = sigmoid(-(-x)) from one exp.
     V neg_log_sigmoid{}, s{};
     loss_logistic<kValue, kGrad ? -1 : 0>(-x, neg_log_sigmoid, s);
-    if constexpr (kValue) {
-      if (p.pos_weight)
-        value = (one - t) * x + ((pw - one) * t + one) * neg_log_sigmoid;
-      else
-        value = (one - t) * x + neg_log_sigmoid;
-    }
-    if constexpr (kGrad) {
-      if (p.pos_weight) {
+    if constexpr (kPosWeight) {
+      const V pw = in[2];
+      if constexpr (kValue) value = (one - t) * x + ((pw - one) * t + one) * neg_log_sigmoid;
+      if constexpr (kGrad) {
         const V pt = pw * t;
         grad[0] = (pt + one - t) * s - pt;
-      } else {
-        grad[0] = s - t;
       }
+    } else {
+      if constexpr (kValue) value = (one - t) * x + neg_log_sigmoid;
+      if constexpr (kGrad) grad[0] = s - t;
     }
   }
+};
+struct BinaryCrossEntropyWithLogitsPosWeight : BceWithLogits<true> {};
+struct BinaryCrossEntropyWithLogits : BceWithLogits<false> {
+  static constexpr bool kRedirect = true;
+  using Redirect = BinaryCrossEntropyWithLogitsPosWeight;
+  template <class T>
+  struct Params {
+    bool pos_weight;
+    explicit Params(const double* options) : pos_weight(options[0] != 0) {}
+    bool redirect() const { return pos_weight; }
+  };
 };
 
 // poisson_nll_loss(x, t): log_input: exp(x) - t x, d/dx = exp(x) - t;
