@@ -209,8 +209,10 @@ inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
 // (kChunk for an operand read or written in place, 0 for a chunk buffer
 // filled with a constant); advance may be null when n <= kChunk. One call
 // per in-row segment keeps the sums in registers across its chunks.
+// Not inlined: its unrolled loop is compiled once, not at each of run_block's
+// three calls (build time; a call per segment costs nothing measurable).
 template <class Loss, int kMode, bool kOnes, class T, class P>
-inline void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, const P& p, T scale,
+__attribute__((noinline)) void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, const P& p, T scale,
                            BlockState<Loss, T>& state) {
   using V = typename VecOf<T>::type;
   constexpr int L = kLanes<T>;
@@ -250,14 +252,15 @@ inline void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, co
       if constexpr (kWeightSum) weight.add(k, (w[0][k] + w[1][k]) + (w[2][k] + w[3][k]));
     }
   };
-  // Whole chunks (all but the last), then the last one's whole groups.
-  for (; n - i > kChunk; i += kChunk) {
-    for (int64_t g = 0; g < kChunk; g += kUnroll) group(g);
+  // Chunk by chunk (one copy of the unrolled group in the code); the last
+  // chunk's elements after its whole groups are taken below.
+  for (;;) {
+    const int64_t m = n < kChunk ? n : kChunk;
+    for (i = 0; i + kUnroll <= m; i += kUnroll) group(i);
+    if (n <= kChunk) break;
+    n -= kChunk;
     for (int s = 0; s < kSlots; ++s) ptr[s] += advance[s];
   }
-  n -= i;
-  i = 0;
-  for (; i + kUnroll <= n; i += kUnroll) group(i);
   // The array's last partial group: step by step, each term in double.
   for (; i + kSumSlots <= n; i += kSumSlots) slots_step(i);
   state.loss = loss;
@@ -395,11 +398,17 @@ void run_block(const Operands& op, int64_t begin, int64_t end, const P& p, T sca
         advance[s] = kind[s] == kInPlace ? kChunk : 0;
       }
       if (!strided) {  // the whole segment in one call
-        const bool ones = w.at<T>(kWeight) == nullptr && (!uses<Loss, kMode>(kGradOutput) || w.at<T>(kGradOutput) == nullptr);
-        if (ones)
-          run_contiguous<Loss, kMode, true, T>(ptr, advance, seg, p, scale, state);
-        else
-          run_contiguous<Loss, kMode, false, T>(ptr, advance, seg, p, scale, state);
+        // The ones variant for the reduced forward only: each variant is
+        // another copy of the unrolled loop to compile (build time).
+        bool done = false;
+        if constexpr (kMode == kValueSum) {
+          const bool no_grad_output = !uses<Loss, kMode>(kGradOutput) || w.at<T>(kGradOutput) == nullptr;
+          if (w.at<T>(kWeight) == nullptr && no_grad_output) {
+            run_contiguous<Loss, kMode, true, T>(ptr, advance, seg, p, scale, state);
+            done = true;
+          }
+        }
+        if (!done) run_contiguous<Loss, kMode, false, T>(ptr, advance, seg, p, scale, state);
         w.advance(seg);
         pos += seg;
         continue;
