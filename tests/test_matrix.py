@@ -303,8 +303,10 @@ def test_views(isa, case, options, layout, reduction):
     _check_all(case, arrays, dtype, reduction, options, grad_output=go)
 
 
+# (3, 1) and (3, 1000): a row longer than the driver's 256-element chunks
+# with one operand constant along it (its chunk buffer is reused, not moved).
 BROADCAST = [((4, 5), (5,)), ((5,), (4, 5)), ((4, 1), (1, 5)), ((1,), (3, 4)), ((), (6,)), ((3, 1, 5), (2, 1, 1, 5)),
-             ((8193,), (2, 8193)), ((2, 1, 3), (2, 8000, 3))]
+             ((8193,), (2, 8193)), ((2, 1, 3), (2, 8000, 3)), ((3, 1), (3, 1000)), ((3, 1000), (3, 1))]
 
 
 @pytest.mark.parametrize("case, options, in_shape, tg_shape", _pairs_params(ELEMENTWISE, BROADCAST))
