@@ -42,6 +42,7 @@
 // written once for V = a vector or its scalar element type.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "fastloss/fastloss.h"
@@ -486,8 +487,12 @@ Totals run(const Operands& op, int64_t numel, const P& p, T scale) {
   for (int64_t first = 0; first < nblocks; first += kRound) {
     const int64_t count = nblocks - first < kRound ? nblocks - first : kRound;
     Round<Loss, kMode, T, P> round{&op, &p, scale, numel, first, loss, weight, errors};
+    // Tasks of up to 8 blocks (the partials of one task fill a cache line:
+    // no line written by both threads; fewer trips to the shared counter),
+    // at least 4 tasks per thread for the balance, at least 2 blocks each.
+    const int64_t grain = std::max<int64_t>(2, std::min<int64_t>(8, count / (4 * threads)));
     if (threads > 1)
-      detail::parallel_for(count, threads, 2, &Round<Loss, kMode, T, P>::blocks, &round);
+      detail::parallel_for(count, threads, grain, &Round<Loss, kMode, T, P>::blocks, &round);
     else
       Round<Loss, kMode, T, P>::blocks(&round, 0, count);
     for (int64_t k = 0; k < count; ++k) {
