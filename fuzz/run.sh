@@ -5,6 +5,7 @@
 # (fuzz/corpus/c_abi/). Extra arguments go to libFuzzer.
 #
 #   fuzz/run.sh [SECONDS] [libFuzzer flags...]
+#   fuzz/run.sh --build-only     (builds; a later run reuses the build)
 #
 # Compiler: $CXX or clang++ when it links -fsanitize=fuzzer; otherwise the
 # pip wheels of fuzz/requirements.txt, installed into a virtual environment in
@@ -17,6 +18,11 @@
 # the regressions after one, and keep a ctypes test per finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+  build_only=1
+  shift
+fi
 seconds=${1:-60}
 shift || true
 work=${FASTLOSS_FUZZ_BUILD:-$(mktemp -d)}
@@ -51,11 +57,18 @@ PY
   cmake_args+=(-DCMAKE_CXX_COMPILER="$PWD/fuzz/clang++" -DFASTLOSS_FUZZ_MAIN=ON)
 fi
 
+# Optimised (libFuzzer's speed) with line tables only, as OSS-Fuzz builds:
+# ASan/UBSan reports keep file:line for every frame (inlined ones too), and
+# the build is ~10% cheaper than with full debug information.
 cmake -S . -B "$work/build" -DFASTLOSS_FUZZ=ON -DFASTLOSS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "${cmake_args[@]}" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" "${cmake_args[@]}" >/dev/null
 cmake --build "$work/build" --target fastloss_fuzz_c_abi -j "${CMAKE_BUILD_PARALLEL_LEVEL:-2}" >"$work/build.log" 2>&1 ||
   { tail -50 "$work/build.log"; exit 1; }
 fuzzer=$work/build/fastloss_fuzz_c_abi
+if [ "$build_only" = 1 ]; then
+  echo "+ fuzz/run.sh: built $fuzzer"
+  exit 0
+fi
 
 # UBSan findings stop the run like ASan's (libFuzzer then keeps the input).
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
