@@ -213,8 +213,8 @@ inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
 // Not inlined: its unrolled loop is compiled once, not at each of run_block's
 // three calls (build time; a call per segment costs nothing measurable).
 template <class Loss, int kMode, bool kOnes, class T, class P>
-__attribute__((noinline)) void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, const P& p, T scale,
-                           BlockState<Loss, T>& state) {
+__attribute__((noinline)) void run_contiguous(T* const* ptr0, const int64_t* advance, int64_t n, const P& p,
+                                              T scale, BlockState<Loss, T>& state) {
   using V = typename VecOf<T>::type;
   constexpr int L = kLanes<T>;
   constexpr int kVectorsPerStep = kSumSlots / L;
@@ -487,9 +487,10 @@ Totals run(const Operands& op, int64_t numel, const P& p, T scale) {
   for (int64_t first = 0; first < nblocks; first += kRound) {
     const int64_t count = nblocks - first < kRound ? nblocks - first : kRound;
     Round<Loss, kMode, T, P> round{&op, &p, scale, numel, first, loss, weight, errors};
-    // Tasks of up to 8 blocks (the partials of one task fill a cache line:
-    // no line written by both threads; fewer trips to the shared counter),
-    // at least 4 tasks per thread for the balance, at least 2 blocks each.
+    // Tasks of up to 8 blocks (a task's 8 partial sums span 64 bytes: far
+    // fewer cache lines of them written by both threads than with 2-block
+    // tasks, and fewer trips to the shared counter), at least 4 tasks per
+    // thread for the balance, at least 2 blocks each.
     const int64_t grain = std::max<int64_t>(2, std::min<int64_t>(8, count / (4 * threads)));
     if (threads > 1)
       detail::parallel_for(count, threads, grain, &Round<Loss, kMode, T, P>::blocks, &round);
