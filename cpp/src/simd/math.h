@@ -652,8 +652,9 @@ inline F log_table_combine_f32(F k, F r, F logc, F d) {
   return hi + fmadd(r * r, q, r);
 }
 
-// 2^23 x + 0: exact for every float x (a denormal becomes normal; no float
-// in [0, 1] overflows), -0 -> +0. One fused multiply-add where the level has
+// 2^23 x + 0: exact for every float x below 2^105 in magnitude (a denormal
+// becomes normal; larger ones overflow to +-inf, outside [0, 1] anyway),
+// -0 -> +0. One fused multiply-add where the level has
 // it (the sum after an exact product: the same bits as the two steps).
 template <class F>
 inline F unit_scaled_f32(F x) {
