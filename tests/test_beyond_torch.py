@@ -175,10 +175,12 @@ def test_focal_is_accurate_for_large_logits(dtype, x, options):
 def test_focal_is_finite_for_huge_logits(dtype):
     """Any finite logit gives a finite loss and gradient (the reference's
     values: 0 for confident right answers, a_t |x| for confident wrong ones)."""
-    x = np.array([1e4, -1e4, 1e30, -1e30, 1e4, -1e4, 120.0, -120.0])
-    t = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.5, 0.5])
+    # +-3e38: confident wrong answers near float32's largest (gamma times the
+    # loss would overflow there).
+    x = np.array([1e4, -1e4, 1e30, -1e30, 1e4, -1e4, 120.0, -120.0, 3e38, -3e38])
+    t = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.0, 1.0])
     for options in ({}, {"gamma": 0.5}, {"gamma": 0.0, "alpha": -1.0}):
-        value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), dtype, np.ones(8), **options)
+        value, grad = fused_value_and_grad("sigmoid_focal_loss", (x, t), dtype, np.ones(len(x)), **options)
         assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad)), (options, value, grad)
         xd, td = x.astype(dtype), t.astype(dtype)
         assert_close(value, reference.sigmoid_focal_loss(xd, td, **options), 1e-12 if dtype == F64 else 1e-5)

@@ -237,7 +237,9 @@ struct SigmoidFocal : Elementwise {
       V inner = a - b;
       if (p.power != 0) {
         const V r = select(q == zero, zero, s * s_neg * (one - t - t) / q);
-        inner = inner + splat<V>(p.gamma) * ce * r;
+        // gamma (ce r), not (gamma ce) r: ce near FLT_MAX (|x| > 1.7e38)
+        // times gamma would overflow to inf and meet r = 0 (NaN).
+        inner = inner + splat<V>(p.gamma) * (ce * r);
       }
       grad[0] = at * (qg * inner);
     }
