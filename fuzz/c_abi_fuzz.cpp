@@ -330,9 +330,8 @@ void rowwise(Input& in) {
   call.outer = in.extent();
   call.classes = in.extent();
   call.inner = in.byte() % 3 ? 1 : in.extent();
-  const int64_t work[3] = {call.outer, call.classes, call.inner};
-  if (too_much_work(work, 3, false)) return;
   const int64_t cube[3] = {call.outer, call.classes, call.inner};
+  if (too_much_work(cube, 3, false)) return;
   const int64_t rows[3] = {call.outer, 1, call.inner};
   const int64_t classes_only[3] = {1, call.classes, 1};
   Arena arena;
@@ -416,11 +415,10 @@ void ctc(Input& in) {
   call.max_time = in.extent();
   call.batch = in.extent();
   call.classes = in.extent();
-  const int64_t work[3] = {call.max_time, call.batch, call.classes};
-  if (too_much_work(work, 3, false)) return;
+  const int64_t tnc[3] = {call.max_time, call.batch, call.classes};
+  if (too_much_work(tnc, 3, false)) return;
   Arena arena;
   bool too_large = false, refuse = false;
-  const int64_t tnc[3] = {call.max_time, call.batch, call.classes};
   for (int d = 0; d < 3; ++d) call.log_probs_strides[d] = in.stride();
   call.log_probs = arena.array(3, tnc, call.log_probs_strides, item, in, fill_kind(dtype), too_large, refuse);
   // Labels: target_count int64 values (exactly that many readable).
