@@ -24,9 +24,9 @@ struct BinaryCrossEntropy : Elementwise {
   static constexpr int kInputs = 2, kGrads = 1, kChecks = 2;
   template <class V>
   static void check(const V* in, V* bad) {
-    const V zero = splat<V>(0), one = splat<V>(1);
+    const V one = splat<V>(1);
     bad[0] = select(in_unit_interval(in[0]), bad[0], one);  // shares the log's scaling of x
-    bad[1] = select(in[1] >= zero && in[1] <= one, bad[1], one);
+    bad[1] = select(in_unit_interval(in[1]), bad[1], one);
   }
   template <bool kValue, bool kGrad, class V, class P>
   static void eval(const V* in, const P&, V& value, V* grad) {

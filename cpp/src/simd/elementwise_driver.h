@@ -185,20 +185,14 @@ inline V step(T* const* ptr, int64_t i, const P& p, V scale, V& w_out, V* bad) {
   V value{};
   V grad[kGrads];
   Loss::template eval<kValue, kWantGrad>(in, p, value, grad);
-  if constexpr (kOnes) {
-    w_out = splat<V>(T(1));
-    if constexpr ((kMode & kValueNone) != 0) store(ptr[kLossOut] + i, value);
-    if constexpr (kWantGrad)
-      for (int k = 0; k < Loss::kGrads; ++k) store(ptr[kGrad0 + k] + i, grad[k] * scale);
-    return value;
-  }
-  const V w = load<V>(ptr[kWeight] + i);
+  const V w = kOnes ? splat<V>(T(1)) : load<V>(ptr[kWeight] + i);
   w_out = w;
-  if constexpr (kValue) value = value * w;
+  if constexpr (kValue && !kOnes) value = value * w;
   if constexpr ((kMode & kValueNone) != 0) store(ptr[kLossOut] + i, value);
   if constexpr (kWantGrad) {
-    const V g = load<V>(ptr[kGradOutput] + i);
-    for (int k = 0; k < Loss::kGrads; ++k) store(ptr[kGrad0 + k] + i, ((grad[k] * w) * g) * scale);
+    const V g = kOnes ? splat<V>(T(1)) : load<V>(ptr[kGradOutput] + i);
+    for (int k = 0; k < Loss::kGrads; ++k)
+      store(ptr[kGrad0 + k] + i, (kOnes ? grad[k] : (grad[k] * w) * g) * scale);
   }
   return value;
 }
